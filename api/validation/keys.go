@@ -1,0 +1,13 @@
+package validation
+
+import "sort"
+
+// sortedKeys gives map-driven checks a stable order, so messages do not shuffle.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

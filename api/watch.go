@@ -1,0 +1,195 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/podnet/podnet/api/registry"
+	"github.com/podnet/podnet/api/resource"
+	"github.com/podnet/podnet/api/store"
+)
+
+// bookmarkInterval is how often a quiet watch that allows bookmarks gets one.
+var bookmarkInterval = 30 * time.Second
+
+// watchEvent is one line of a watch stream.
+type watchEvent struct {
+	Type   watch.EventType `json:"type"`
+	Object any             `json:"object"`
+}
+
+// watchStream writes events as newline-delimited JSON, flushing each one.
+type watchStream struct {
+	s       *Server
+	w       http.ResponseWriter
+	r       *http.Request
+	info    *resource.Info
+	enc     *json.Encoder
+	as      accept
+	columns bool // a Table stream sends column definitions once, with its first event
+	lastRV  string
+}
+
+func (ws *watchStream) send(typ watch.EventType, obj runtime.Object) error {
+	var out any = obj
+	switch {
+	case typ == watch.Bookmark || typ == watch.Error:
+	case ws.as == acceptTable:
+		t, err := ws.s.table(ws.r, ws.info, []runtime.Object{obj})
+		if err != nil {
+			return err
+		}
+		if ws.columns {
+			t.ColumnDefinitions = nil
+		}
+		ws.columns = true
+		out = t
+	case ws.as == acceptMetadata:
+		out = partialMetadata(obj)
+	}
+	if err := ws.enc.Encode(watchEvent{Type: typ, Object: out}); err != nil {
+		return err
+	}
+	if f, ok := ws.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	if typ != watch.Error {
+		ws.lastRV = accessor(obj).GetResourceVersion()
+	}
+	return nil
+}
+
+func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo) error {
+	opts, err := listOptions(r, ri.info)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	timeout, err := watchTimeout(q.Get("timeoutSeconds"))
+	if err != nil {
+		return err
+	}
+	var initial []runtime.Object
+	var from uint64
+	switch rv := q.Get("resourceVersion"); rv {
+	case "", "0":
+		// Start with the current state as ADDED events, then follow changes.
+		if initial, from, err = s.reg.List(ri.info, ri.namespace, opts); err != nil {
+			return err
+		}
+	default:
+		if from, err = strconv.ParseUint(rv, 10, 64); err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+		}
+	}
+	watcher, watchErr := s.reg.Store().Watch(ri.info, ri.namespace, from)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache, private")
+	w.WriteHeader(http.StatusOK)
+	ws := &watchStream{s: s, w: w, r: r, info: ri.info, enc: json.NewEncoder(w), as: acceptOf(r), lastRV: strconv.FormatUint(from, 10)}
+	if watchErr != nil {
+		// As kube-apiserver: the stream opens, and its one event is the error (410 Gone).
+		ws.send(watch.Error, toStatus(watchErr))
+		return nil
+	}
+	defer watcher.Stop()
+	for _, obj := range initial {
+		if err := ws.send(watch.Added, obj); err != nil {
+			return nil
+		}
+	}
+	s.follow(ws, watcher, opts, timeout, q.Get("allowWatchBookmarks") == "true")
+	return nil
+}
+
+// follow streams the watcher's events until the client goes, the timeout passes, the server
+// stops, or the store cuts the watcher off (then the client resumes from its last event).
+func (s *Server) follow(ws *watchStream, watcher *store.Watcher, opts registry.ListOptions, timeout time.Duration, bookmarks bool) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(bookmarkInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ws.r.Context().Done():
+			return
+		case <-s.stop.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-tick.C:
+			if bookmarks {
+				if err := ws.send(watch.Bookmark, bookmark(ws.info, ws.lastRV)); err != nil {
+					return
+				}
+			}
+		case e, ok := <-watcher.Events():
+			if !ok {
+				return
+			}
+			typ, obj := selectEvent(ws.info, e, opts)
+			if typ == "" {
+				continue
+			}
+			if err := ws.send(typ, obj); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// selectEvent turns a store event into what a watcher with a selector sees: an object that
+// starts matching is ADDED, one that stops matching is DELETED.
+func selectEvent(info *resource.Info, e *store.Event, opts registry.ListOptions) (watch.EventType, runtime.Object) {
+	now := opts.Matches(info, e.Object)
+	before := e.Prev != nil && opts.Matches(info, e.Prev)
+	switch e.Type {
+	case watch.Added:
+		if now {
+			return watch.Added, e.Object
+		}
+	case watch.Modified:
+		switch {
+		case now && before:
+			return watch.Modified, e.Object
+		case now:
+			return watch.Added, e.Object
+		case before:
+			return watch.Deleted, e.Object
+		}
+	case watch.Deleted:
+		if now {
+			return watch.Deleted, e.Object
+		}
+	}
+	return "", nil
+}
+
+// bookmark is an object of the watched kind carrying only a resourceVersion.
+func bookmark(info *resource.Info, rv string) runtime.Object {
+	obj := info.New()
+	obj.GetObjectKind().SetGroupVersionKind(info.GVK())
+	accessor(obj).SetResourceVersion(rv)
+	return obj
+}
+
+// watchTimeout is timeoutSeconds, or like kube-apiserver a random 30-60 minutes, so that
+// clients reconnect at spread-out times.
+func watchTimeout(v string) (time.Duration, error) {
+	if v == "" {
+		return 30*time.Minute + time.Duration(rand.Int64N(int64(30*time.Minute))), nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", v))
+	}
+	return time.Duration(n) * time.Second, nil
+}

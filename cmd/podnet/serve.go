@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/podnet/podnet/api"
+	"github.com/podnet/podnet/api/discovery"
+	"github.com/podnet/podnet/api/pki"
+	"github.com/podnet/podnet/api/registry"
+	"github.com/podnet/podnet/api/resource"
+	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/config"
+	"github.com/podnet/podnet/node"
+	"github.com/podnet/podnet/services/allocator"
+	"github.com/podnet/podnet/version"
+)
+
+func newServeCommand() *cobra.Command {
+	var configFile string
+	flagged := config.Default()
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the node in the foreground (stops cleanly on SIGTERM or SIGINT)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := config.LoadWithFlags(configFile, cmd.Flags(), &flagged)
+			if err != nil {
+				return err
+			}
+			if err := cfg.Complete(config.NetlinkDetector{}); err != nil {
+				return err
+			}
+			if err := cfg.Validate(); err != nil {
+				return fmt.Errorf("invalid configuration:\n%w", err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return serve(ctx, cfg)
+		},
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (flags override it)")
+	flagged.RegisterFlags(cmd.Flags())
+	return cmd
+}
+
+// serve runs the node until ctx ends.
+func serve(ctx context.Context, cfg config.Config) error {
+	log := cfg.Logger(os.Stderr)
+	parsed, err := cfg.Parse()
+	if err != nil {
+		return err
+	}
+	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("make %s: %w", dir, err)
+		}
+	}
+	st, err := store.Open(filepath.Join(cfg.DataDir, "state.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	alloc, err := newAllocator(st, parsed, log)
+	if err != nil {
+		return err
+	}
+	reg := registry.New(registry.Config{
+		Store:  st,
+		Hooks:  map[schema.GroupVersionResource]registry.Hook{resource.Services.GVR: alloc},
+		Logger: log,
+	})
+
+	// Pods reach the API as https://10.96.0.1 or kubernetes.default.svc: the certificate names
+	// those too, as kube-apiserver's does.
+	creds, err := pki.Ensure(cfg.PKIDir(),
+		[]net.IP{parsed.NodeIP.AsSlice(), net.IPv4(127, 0, 0, 1), firstIP(parsed).AsSlice()},
+		apiDNSNames(cfg.NodeName, cfg.Network.ClusterDomain), time.Now())
+	if err != nil {
+		return err
+	}
+	serverURL := "https://" + net.JoinHostPort(parsed.NodeIP.String(), strconv.Itoa(cfg.API.Port))
+	if err := pki.WriteKubeconfig(cfg.KubeconfigPath(), serverURL, creds.CAPEM, creds.Token); err != nil {
+		return err
+	}
+
+	disc, err := discovery.NewHandler()
+	if err != nil {
+		return err
+	}
+	srv := api.New(ctx, api.Config{
+		Registry: reg, Token: creds.Token, Discovery: disc, Logger: log,
+		Version: apiVersion(),
+	})
+
+	if err := api.Bootstrap(ctx, reg, api.BootstrapConfig{
+		ServiceIP: firstIP(parsed), EndpointIP: parsed.NodeIP, EndpointPort: int32(cfg.API.Port),
+	}); err != nil {
+		return err
+	}
+	nodeStatus := node.NewStatus(reg, node.Config{
+		Name: cfg.NodeName, IP: parsed.NodeIP, PodCIDR: parsed.ClusterCIDR, Host: node.SystemInfo(),
+		KubeletVersion: version.KubernetesVersion, RuntimeVersion: "podnet://" + version.Version, Logger: log,
+	})
+	if err := nodeStatus.Register(ctx); err != nil {
+		return err
+	}
+	go nodeStatus.Run(ctx)
+	go reg.RunControllers(ctx, 10*time.Second)
+
+	return listenAndServe(ctx, log, srv.Handler(), creds.ServingCert, apiAddresses(parsed.NodeIP.String(), cfg.API.Port))
+}
+
+func apiAddresses(nodeIP string, port int) []string {
+	addrs := []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}
+	if nodeIP != "127.0.0.1" {
+		addrs = append(addrs, net.JoinHostPort(nodeIP, strconv.Itoa(port)))
+	}
+	return addrs
+}
+
+func apiVersion() api.VersionInfo {
+	major, minor, _ := strings.Cut(strings.TrimPrefix(version.KubernetesVersion, "v"), ".")
+	minor, _, _ = strings.Cut(minor, ".")
+	return api.VersionInfo{GitVersion: version.KubernetesVersion, Major: major, Minor: minor,
+		Platform: "linux/" + goarch(), GoVersion: goVersion()}
+}
+
+// listenAndServe serves HTTPS on every address until ctx ends, then shuts down: watches end at
+// once (they follow ctx), other requests get a few seconds to finish.
+func listenAndServe(ctx context.Context, log *slog.Logger, h http.Handler, cert tls.Certificate, addrs []string) error {
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	servers := make([]*http.Server, 0, len(addrs))
+	errc := make(chan error, len(addrs))
+	for _, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		s := &http.Server{Handler: h, TLSConfig: tlsCfg, ReadHeaderTimeout: 30 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+		servers = append(servers, s)
+		go func() { errc <- s.ServeTLS(ln, "", "") }()
+		log.Info("API serving", "address", "https://"+addr)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("stopping")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(shutdown)
+	}
+	return nil
+}
+
+// newAllocator builds the Service allocator and repairs it from the stored Services, so that
+// what a crash left allocated is allocated again and nothing else is.
+func newAllocator(st *store.Store, p config.Parsed, log *slog.Logger) (allocator.Admission, error) {
+	a, err := allocator.New(allocator.Config{ServiceCIDR: p.ServiceCIDR, DNSServiceIP: p.ClusterDNS,
+		NodePortRange: allocator.PortRange{Base: p.NodePortRange.Base, Size: p.NodePortRange.Size}})
+	if err != nil {
+		return allocator.Admission{}, err
+	}
+	objs, _, err := st.List(resource.Services, "", nil)
+	if err != nil {
+		return allocator.Admission{}, err
+	}
+	svcs := make([]*corev1.Service, len(objs))
+	for i, o := range objs {
+		svcs[i] = o.(*corev1.Service)
+	}
+	for _, problem := range a.Repair(svcs) {
+		log.Warn("service allocation repair", "problem", problem)
+	}
+	return allocator.Admission{A: a}, nil
+}
+
+// firstIP is the service CIDR's first address, the `kubernetes` service's ClusterIP.
+func firstIP(p config.Parsed) netip.Addr { return p.ServiceCIDR.Masked().Addr().Next() }
+
+func goarch() string    { return runtime.GOARCH }
+func goVersion() string { return runtime.Version() }
+
+func apiDNSNames(nodeName, domain string) []string {
+	return []string{"localhost", nodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+		"kubernetes.default.svc." + domain}
+}

@@ -1,0 +1,273 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Parsed holds the typed form of the settings Config keeps as text. It is only produced for a
+// configuration that passed validation, so its values need no further checks.
+type Parsed struct {
+	// NodeIP is the zero Addr while the node IP is still to be detected (before Complete).
+	NodeIP        netip.Addr
+	ClusterCIDR   netip.Prefix
+	ServiceCIDR   netip.Prefix
+	ClusterDNS    netip.Addr
+	NodePortRange PortRange
+	LogLevel      slog.Level
+}
+
+// PortRange is a contiguous range of ports: Base, Base+1, …, Base+Size-1.
+type PortRange struct {
+	Base int
+	Size int
+}
+
+// String renders the range the way it is configured, e.g. "30000-32767".
+func (r PortRange) String() string {
+	return fmt.Sprintf("%d-%d", r.Base, r.Max())
+}
+
+// Max is the last port of the range.
+func (r PortRange) Max() int { return r.Base + r.Size - 1 }
+
+// Contains reports whether port lies in the range.
+func (r PortRange) Contains(port int) bool { return port >= r.Base && port <= r.Max() }
+
+// ParsePortRange parses "BASE-MAX" (both inclusive, 1-65535) or a single port.
+func ParsePortRange(s string) (PortRange, error) {
+	lo, hi, found := strings.Cut(strings.TrimSpace(s), "-")
+	if !found {
+		hi = lo
+	}
+	base, err1 := parsePort(lo)
+	last, err2 := parsePort(hi)
+	if err := errors.Join(err1, err2); err != nil {
+		return PortRange{}, fmt.Errorf("invalid port range %q: %w", s, err)
+	}
+	if last < base {
+		return PortRange{}, fmt.Errorf("invalid port range %q: end is before start", s)
+	}
+	return PortRange{Base: base, Size: last - base + 1}, nil
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 1 || p > 65535 {
+		return 0, fmt.Errorf("%q is not a port number (1-65535)", s)
+	}
+	return p, nil
+}
+
+// problems collects `field: message` lines so that validation reports everything at once.
+type problems []error
+
+func (p *problems) add(field, format string, args ...any) {
+	*p = append(*p, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
+}
+
+// Validate reports every problem of c at once, one `field: message` error per line.
+func (c Config) Validate() error {
+	_, err := c.Parse()
+	return err
+}
+
+// Parse validates c and returns its typed values; on error it reports every problem at once.
+func (c Config) Parse() (Parsed, error) {
+	var p problems
+	var out Parsed
+	c.checkPaths(&p)
+	c.checkNode(&p, &out)
+	c.checkNetwork(&p, &out)
+	c.checkRuntime(&p)
+	c.checkLog(&p, &out)
+	if len(p) > 0 {
+		return Parsed{}, errors.Join(p...)
+	}
+	return out, nil
+}
+
+func (c Config) checkPaths(p *problems) {
+	requireAbs(p, "dataDir", c.DataDir)
+	requireAbs(p, "runDir", c.RunDir)
+	if len(c.CNI.BinDirs) == 0 {
+		p.add("cni.binDirs", "must list at least one directory")
+	}
+	for i, d := range c.CNI.BinDirs {
+		requireAbs(p, fmt.Sprintf("cni.binDirs[%d]", i), d)
+	}
+	if c.CNI.ConfDir != "" {
+		requireAbs(p, "cni.confDir", c.CNI.ConfDir)
+	}
+}
+
+func requireAbs(p *problems, field, path string) {
+	switch {
+	case path == "":
+		p.add(field, "must not be empty")
+	case !filepath.IsAbs(path):
+		p.add(field, "must be an absolute path, not %q", path)
+	}
+}
+
+func (c Config) checkNode(p *problems, out *Parsed) {
+	if c.NodeName != "" {
+		for _, msg := range validation.IsDNS1123Subdomain(c.NodeName) {
+			p.add("nodeName", "invalid value %q: %s", c.NodeName, msg)
+		}
+	}
+	if c.NodeIP != "" {
+		out.NodeIP = parseIPv4(p, "nodeIP", c.NodeIP)
+		if out.NodeIP.IsValid() && out.NodeIP.IsUnspecified() {
+			p.add("nodeIP", "must not be the unspecified address %s", out.NodeIP)
+		}
+	}
+	if c.API.Port < 1 || c.API.Port > 65535 {
+		p.add("api.port", "must be between 1 and 65535, not %d", c.API.Port)
+	}
+}
+
+func (c Config) checkNetwork(p *problems, out *Parsed) {
+	n := c.Network
+	out.ClusterCIDR = parseCIDRv4(p, "network.clusterCIDR", n.ClusterCIDR)
+	out.ServiceCIDR = parseCIDRv4(p, "network.serviceCIDR", n.ServiceCIDR)
+	out.ClusterDNS = parseIPv4(p, "network.clusterDNS", n.ClusterDNS)
+	checkServiceCIDRSize(p, out.ServiceCIDR)
+	checkOverlaps(p, *out)
+	checkClusterDNS(p, out.ServiceCIDR, out.ClusterDNS)
+	if r, err := ParsePortRange(n.NodePortRange); err != nil {
+		p.add("network.nodePortRange", "%v", err)
+	} else {
+		out.NodePortRange = r
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(n.ClusterDomain) {
+		p.add("network.clusterDomain", "invalid value %q: %s", n.ClusterDomain, msg)
+	}
+	checkInterfaceName(p, "network.bridge", n.Bridge)
+	if !nftIdentifier.MatchString(n.NFTablesTable) {
+		p.add("network.nftablesTable", "invalid table name %q: must start with a letter and hold only letters, digits, '_' and '-' (at most 64)", n.NFTablesTable)
+	}
+}
+
+var nftIdentifier = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)
+
+func parseIPv4(p *problems, field, s string) netip.Addr {
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		p.add(field, "invalid IP address %q", s)
+	case !a.Is4():
+		p.add(field, "must be an IPv4 address, not %q", s)
+	default:
+		return a
+	}
+	return netip.Addr{}
+}
+
+func parseCIDRv4(p *problems, field, s string) netip.Prefix {
+	pfx, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		p.add(field, "invalid CIDR %q", s)
+	case !pfx.Addr().Is4():
+		p.add(field, "must be an IPv4 CIDR, not %q", s)
+	case pfx.Bits() > 30:
+		p.add(field, "%q is too small: the prefix length must be at most 30", s)
+	default:
+		// Like net.ParseCIDR, host bits are dropped: 10.96.1.0/12 means 10.96.0.0/12.
+		return pfx.Masked()
+	}
+	return netip.Prefix{}
+}
+
+// checkServiceCIDRSize applies kube-apiserver's limit: a bitmap allocator over more than 2^20
+// addresses is refused.
+func checkServiceCIDRSize(p *problems, svc netip.Prefix) {
+	if svc.IsValid() && svc.Bits() < 12 {
+		p.add("network.serviceCIDR", "%s is too large: the prefix length must be at least 12", svc)
+	}
+}
+
+func checkOverlaps(p *problems, v Parsed) {
+	if v.ClusterCIDR.IsValid() && v.ServiceCIDR.IsValid() && v.ClusterCIDR.Overlaps(v.ServiceCIDR) {
+		p.add("network.serviceCIDR", "%s overlaps network.clusterCIDR %s", v.ServiceCIDR, v.ClusterCIDR)
+	}
+	for _, c := range []struct {
+		field string
+		pfx   netip.Prefix
+	}{{"network.clusterCIDR", v.ClusterCIDR}, {"network.serviceCIDR", v.ServiceCIDR}} {
+		if v.NodeIP.IsValid() && c.pfx.IsValid() && c.pfx.Contains(v.NodeIP) {
+			p.add("nodeIP", "%s lies inside %s %s", v.NodeIP, c.field, c.pfx)
+		}
+	}
+}
+
+// checkClusterDNS keeps the DNS ClusterIP allocatable: inside the service CIDR, neither its
+// network nor broadcast address, and not the first address, which the kubernetes service holds.
+func checkClusterDNS(p *problems, svc netip.Prefix, dns netip.Addr) {
+	if !svc.IsValid() || !dns.IsValid() {
+		return
+	}
+	first := svc.Addr().Next()
+	switch {
+	case !svc.Contains(dns):
+		p.add("network.clusterDNS", "%s is not inside network.serviceCIDR %s", dns, svc)
+	case dns == svc.Addr() || dns == lastAddr(svc):
+		p.add("network.clusterDNS", "%s is the network or broadcast address of network.serviceCIDR %s", dns, svc)
+	case dns == first:
+		p.add("network.clusterDNS", "%s is reserved for the kubernetes service", dns)
+	}
+}
+
+func lastAddr(pfx netip.Prefix) netip.Addr {
+	b := pfx.Masked().Addr().As4()
+	host := uint32(1)<<(32-pfx.Bits()) - 1
+	v := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])) | host
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// checkInterfaceName applies the kernel's rules for link names (dev_valid_name).
+func checkInterfaceName(p *problems, field, name string) {
+	switch {
+	case name == "" || name == "." || name == "..":
+		p.add(field, "invalid interface name %q", name)
+	case len(name) > 15:
+		p.add(field, "interface name %q is longer than 15 characters", name)
+	case strings.ContainsAny(name, "/: \t\n"):
+		p.add(field, "interface name %q must not contain '/', ':' or whitespace", name)
+	}
+}
+
+func (c Config) checkRuntime(p *problems) {
+	switch c.Runtime.Executor {
+	case ExecutorBuiltin, ExecutorRunc, ExecutorCrun:
+	default:
+		p.add("runtime.executor", "unsupported value %q: must be one of builtin, runc, crun", c.Runtime.Executor)
+	}
+}
+
+func (c Config) checkLog(p *problems, out *Parsed) {
+	if lvl, ok := logLevels[c.Log.Level]; ok {
+		out.LogLevel = lvl
+	} else {
+		p.add("log.level", "unsupported value %q: must be one of debug, info, warn, error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		p.add("log.format", "unsupported value %q: must be one of text, json", c.Log.Format)
+	}
+}
+
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug,
+	"info":  slog.LevelInfo,
+	"warn":  slog.LevelWarn,
+	"error": slog.LevelError,
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	podnet  string
+	etcd    string
+	objects int
+	samples int
+	workers int
+	dur     time.Duration
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.podnet, "podnet", "bin/podnet", "podnet binary")
+	flag.StringVar(&o.etcd, "etcd", "/usr/bin/etcd", "etcd binary for the side-by-side figures (skipped if missing)")
+	flag.IntVar(&o.objects, "objects", 10000, "Services held for the memory figure")
+	flag.IntVar(&o.samples, "samples", 2000, "sequential requests per latency figure")
+	flag.IntVar(&o.workers, "workers", 8, "concurrent clients for the throughput figure")
+	flag.DurationVar(&o.dur, "duration", 5*time.Second, "how long each throughput figure runs")
+	flag.Parse()
+	var err error
+	if os.Getenv(innerEnv) == "" {
+		err = outer()
+	} else {
+		err = inner(o)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// target is one server under test.
+type target interface {
+	name() string
+	create(ctx context.Context, i int) error
+	get(ctx context.Context, i int) error
+	list(ctx context.Context) error // one page of 100 objects
+	pid() int
+	stop()
+}
+
+// row is one line of the result table.
+type row struct{ metric, podnet, peer, goal string }
+
+func inner(o options) error {
+	ctx := context.Background()
+	tmp, err := os.MkdirTemp("", "podnet-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := run("ip", "link", "set", "lo", "up"); err != nil {
+		return err
+	}
+	p, err := startPodnet(ctx, o.podnet, filepath.Join(tmp, "podnet"))
+	if err != nil {
+		return err
+	}
+	defer p.stop()
+	var peer target
+	if _, err := os.Stat(o.etcd); err == nil {
+		e, err := startEtcd(ctx, o.etcd, filepath.Join(tmp, "etcd"))
+		if err != nil {
+			return err
+		}
+		defer e.stop()
+		peer = e
+	} else {
+		fmt.Fprintf(os.Stderr, "bench: %s missing, measuring podnet alone (hack/deps.sh --bench installs etcd-server)\n", o.etcd)
+	}
+
+	time.Sleep(2 * time.Second) // let start-up garbage be collected before the idle figure
+	rows := []row{memRow("RSS idle (MB)", p, peer, "")}
+	for _, t := range targets(p, peer) {
+		if err := warm(ctx, t, 200); err != nil {
+			return fmt.Errorf("%s: %w", t.name(), err)
+		}
+	}
+	lat := map[string]map[string]latency{}
+	for _, t := range targets(p, peer) {
+		m, err := measureLatencies(ctx, t, o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name(), err)
+		}
+		lat[t.name()] = m
+	}
+	for _, op := range []string{"create", "get", "list100"} {
+		goal := ""
+		if op == "create" {
+			goal = "p50 ≤ 2 ms"
+		}
+		rows = append(rows,
+			row{op + " p50 (ms)", ms(lat["podnet"][op].p50), peerMS(lat, op, true), goal},
+			row{op + " p99 (ms)", ms(lat["podnet"][op].p99), peerMS(lat, op, false), ""})
+	}
+	for _, op := range []string{"create", "get"} {
+		r := row{metric: fmt.Sprintf("%s req/s (%d clients)", op, o.workers)}
+		for _, t := range targets(p, peer) {
+			n, err := throughput(ctx, t, op, o)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name(), err)
+			}
+			if t == target(p) {
+				r.podnet = fmt.Sprintf("%.0f", n)
+			} else {
+				r.peer = fmt.Sprintf("%.0f", n)
+			}
+		}
+		rows = append(rows, r)
+	}
+	for _, t := range targets(p, peer) {
+		if err := fill(ctx, t, o.objects, o.workers); err != nil {
+			return fmt.Errorf("%s: fill: %w", t.name(), err)
+		}
+	}
+	time.Sleep(3 * time.Second)
+	rows = append(rows, memRow(fmt.Sprintf("RSS holding %d services (MB)", o.objects), p, peer, "≤ 60 MB"))
+	printTable(o, peer, rows)
+	return nil
+}
+
+func targets(p, peer target) []target {
+	if peer == nil {
+		return []target{p}
+	}
+	return []target{p, peer}
+}
+
+func peerMS(lat map[string]map[string]latency, op string, p50 bool) string {
+	l, ok := lat["etcd"]
+	if !ok {
+		return "-"
+	}
+	if p50 {
+		return ms(l[op].p50)
+	}
+	return ms(l[op].p99)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
+
+func memRow(metric string, p, peer target, goal string) row {
+	r := row{metric: metric, podnet: fmt.Sprintf("%.1f", rssMB(p.pid())), peer: "-", goal: goal}
+	if peer != nil {
+		r.peer = fmt.Sprintf("%.1f", rssMB(peer.pid()))
+	}
+	return r
+}
+
+func printTable(o options, peer target, rows []row) {
+	host, _ := os.Hostname()
+	fmt.Printf("podnet bench — %s, %d CPUs, %s, %s\n", host, runtime.NumCPU(), cpuModel(), time.Now().UTC().Format("2006-01-02"))
+	peerName := "etcd (not installed)"
+	if peer != nil {
+		peerName = "etcd " + etcdVersion(o.etcd)
+	}
+	fmt.Printf("peer: %s, the store under kube-apiserver, driven through its JSON gateway; objects are the same Service JSON\n\n", peerName)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "metric\tpodnet\tpeer\tgoal")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.metric, r.podnet, r.peer, r.goal)
+	}
+	tw.Flush()
+}
+
+func cpuModel() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func etcdVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimPrefix(first, "etcd Version: ")
+}
+
+func run(name string, args ...string) error {
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
