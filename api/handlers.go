@@ -172,7 +172,12 @@ func deleteOptions(r *http.Request) (metav1.DeleteOptions, error) {
 		return opts, err
 	}
 	if len(data) > 0 {
-		if err := json.Unmarshal(data, &opts); err != nil {
+		if isProtobuf(r) {
+			_, _, err = protobufCodec.Decode(data, nil, &opts)
+		} else {
+			err = json.Unmarshal(data, &opts)
+		}
+		if err != nil {
 			return opts, apierrors.NewBadRequest(fmt.Sprintf("invalid DeleteOptions: %v", err))
 		}
 	}
