@@ -48,7 +48,8 @@ integration:
 run: deps build
 	bin/podnet serve $(ARGS)
 
-bench: deps build
+bench: build
+	@hack/deps.sh --bench
 	$(GO) run ./integration/bench
 
 lint:

@@ -195,6 +195,7 @@ func deleteOptions(r *http.Request) (metav1.DeleteOptions, error) {
 	}
 	if o := q.Get("orphanDependents"); o != "" {
 		v := o == "true"
+		//lint:ignore SA1019 deprecated but still part of the API: older clients send it.
 		opts.OrphanDependents = &v
 	}
 	if dr := q["dryRun"]; len(dr) > 0 {

@@ -6,6 +6,7 @@
 # Usage:
 #   hack/deps.sh              install what is missing
 #   hack/deps.sh --print-go   print the go binary to use (the Makefile's GO), install nothing
+#   hack/deps.sh --bench      also what make bench needs (etcd, the peer it measures)
 #
 # Environment (all optional):
 #   GO_DEST             where a downloaded Go toolchain goes (default /usr/local/go)
@@ -225,8 +226,13 @@ main() {
 		find_go || echo "$GO_DEST/bin/go"
 		return 0
 		;;
+	--bench)
+		# make bench measures etcd, the store under kube-apiserver, beside podnet. Debian's package
+		# may try to start a system etcd; the bench starts its own in a namespace of its own.
+		DEB_PACKAGES="$DEB_PACKAGES etcd-server"
+		;;
 	"") ;;
-	*) die "unknown argument $1 (usage: $0 [--print-go])" ;;
+	*) die "unknown argument $1 (usage: $0 [--print-go|--bench])" ;;
 	esac
 	install_packages
 	find_go >/dev/null || install_go

@@ -177,7 +177,7 @@ func (s *Status) status(prev []corev1.NodeCondition) corev1.NodeStatus {
 		NodeInfo: corev1.NodeSystemInfo{
 			MachineID: h.MachineID, BootID: h.BootID, KernelVersion: h.KernelVersion, OSImage: h.OSImage,
 			ContainerRuntimeVersion: s.cfg.RuntimeVersion, KubeletVersion: s.cfg.KubeletVersion,
-			KubeProxyVersion: s.cfg.KubeletVersion, OperatingSystem: "linux", Architecture: runtime.GOARCH,
+			OperatingSystem: "linux", Architecture: runtime.GOARCH,
 		},
 	}
 }

@@ -45,6 +45,7 @@ func (r *Registry) Delete(ctx context.Context, info *resource.Info, ns, name str
 
 func propagationFinalizer(opts metav1.DeleteOptions) string {
 	policy := opts.PropagationPolicy
+	//lint:ignore SA1019 deprecated but still part of the API: older clients send it.
 	if policy == nil && opts.OrphanDependents != nil && *opts.OrphanDependents {
 		p := metav1.DeletePropagationOrphan
 		policy = &p

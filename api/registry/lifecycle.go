@@ -11,23 +11,31 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
 )
 
 // RunControllers runs the namespace lifecycle controller and the garbage collector until ctx
-// ends. Both work from a full pass over the store, started by any change and at least every
-// resync; a pass that fails is retried on the next one. Passes are cheap next to the writes that
-// start them, and a single pass cannot miss what an event-by-event controller could.
+// ends. Both work from one pass over the objects' metadata, run at start (to finish what a crash
+// interrupted), after any deletion, and every resync for as long as a pass leaves work waiting
+// (a namespace still emptying, a finalizer still pending, a failure to retry). A single pass
+// over the truth cannot miss what an event-by-event controller could.
 func (r *Registry) RunControllers(ctx context.Context, resync time.Duration) {
 	kick := make(chan struct{}, 1)
-	go r.watchAll(ctx, kick)
+	go r.watchDeletions(ctx, kick)
 	t := time.NewTicker(resync)
 	defer t.Stop()
+	pending := true
 	for {
-		if err := r.sweep(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("controller pass failed; will retry", "err", err)
+		if pending {
+			var err error
+			pending, err = r.sweep(ctx)
+			if err != nil && ctx.Err() == nil {
+				pending = true
+				r.log.Warn("controller pass failed; will retry", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -35,25 +43,26 @@ func (r *Registry) RunControllers(ctx context.Context, resync time.Duration) {
 		case <-kick:
 			// Let a burst of writes (a namespace's contents going) settle into one pass.
 			time.Sleep(50 * time.Millisecond)
+			pending = true
 		case <-t.C:
 		}
 	}
 }
 
-// watchAll turns every deletion or deletionTimestamp into a kick.
-func (r *Registry) watchAll(ctx context.Context, kick chan<- struct{}) {
+// watchDeletions turns every deletion or new deletionTimestamp into a kick.
+func (r *Registry) watchDeletions(ctx context.Context, kick chan<- struct{}) {
 	for ctx.Err() == nil {
 		w, err := r.store.Watch(nil, "", r.store.ResourceVersion())
 		if err != nil {
 			time.Sleep(time.Second)
 			continue
 		}
-		r.forwardKicks(ctx, w, kick)
+		forwardKicks(ctx, w, kick)
 		w.Stop()
 	}
 }
 
-func (r *Registry) forwardKicks(ctx context.Context, w *store.Watcher, kick chan<- struct{}) {
+func forwardKicks(ctx context.Context, w *store.Watcher, kick chan<- struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -62,7 +71,7 @@ func (r *Registry) forwardKicks(ctx context.Context, w *store.Watcher, kick chan
 			if !ok {
 				return
 			}
-			if e.Type == "DELETED" || accessor(e.Object).GetDeletionTimestamp() != nil {
+			if e.Type == watch.Deleted || accessor(e.Object).GetDeletionTimestamp() != nil {
 				select {
 				case kick <- struct{}{}:
 				default:
@@ -72,153 +81,149 @@ func (r *Registry) forwardKicks(ctx context.Context, w *store.Watcher, kick chan
 	}
 }
 
-// sweep is one pass of both controllers.
-func (r *Registry) sweep(ctx context.Context) error {
-	return errors.Join(r.finishNamespaces(ctx), r.collectGarbage(ctx))
+// ref is an object known by its metadata.
+type ref struct {
+	info *resource.Info
+	meta store.Meta
+}
+
+// sweep is one pass of both controllers; pending says whether work is left waiting.
+func (r *Registry) sweep(ctx context.Context) (pending bool, err error) {
+	nsPending, nsErr := r.finishNamespaces(ctx)
+	gcPending, gcErr := r.collectGarbage(ctx)
+	return nsPending || gcPending, errors.Join(nsErr, gcErr)
 }
 
 // finishNamespaces empties terminating namespaces and removes them once empty.
-func (r *Registry) finishNamespaces(ctx context.Context) error {
-	nss, _, err := r.store.List(resource.Namespaces, "", func(o runtime.Object) bool {
-		return accessor(o).GetDeletionTimestamp() != nil
-	})
+func (r *Registry) finishNamespaces(ctx context.Context) (pending bool, err error) {
+	nss, err := r.store.ListMeta(resource.Namespaces, "")
 	if err != nil {
-		return err
+		return false, err
 	}
 	var errs []error
-	for _, o := range nss {
-		errs = append(errs, r.finishNamespace(ctx, o.(*corev1.Namespace)))
+	for _, ns := range nss {
+		if ns.DeletionTimestamp == nil {
+			continue
+		}
+		pending = true
+		errs = append(errs, r.finishNamespace(ctx, ns.Name))
 	}
-	return errors.Join(errs...)
+	return pending, errors.Join(errs...)
 }
 
-func (r *Registry) finishNamespace(ctx context.Context, ns *corev1.Namespace) error {
+func (r *Registry) finishNamespace(ctx context.Context, ns string) error {
 	left := 0
 	background := metav1.DeletePropagationBackground
 	for _, info := range resource.All() {
 		if !info.Namespaced {
 			continue
 		}
-		objs, _, err := r.store.List(info, ns.Name, nil)
+		metas, err := r.store.ListMeta(info, ns)
 		if err != nil {
 			return err
 		}
-		for _, o := range objs {
+		for _, m := range metas {
 			left++
-			m := accessor(o)
-			if m.GetDeletionTimestamp() != nil {
+			if m.DeletionTimestamp != nil {
 				continue // waiting for its own finalizers
 			}
-			_, _, err := r.Delete(ctx, info, ns.Name, m.GetName(), metav1.DeleteOptions{PropagationPolicy: &background})
+			_, _, err := r.Delete(ctx, info, ns, m.Name, metav1.DeleteOptions{PropagationPolicy: &background})
 			if err != nil && !apierrors.IsNotFound(err) {
 				return err
 			}
 		}
 	}
 	if left > 0 {
-		return nil // the deletions above kick the next pass
+		return nil // the deletions above start the next pass
 	}
-	_, err := r.Update(ctx, resource.Namespaces, "", ns.Name, "", func(cur runtime.Object) (runtime.Object, error) {
-		n := cur.(*corev1.Namespace)
-		n.Spec.Finalizers = nil
-		return n, nil
+	_, err := r.Update(ctx, resource.Namespaces, "", ns, "", func(cur runtime.Object) (runtime.Object, error) {
+		cur.(*corev1.Namespace).Spec.Finalizers = nil
+		return cur, nil
 	}, WriteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-type objRef struct {
-	info *resource.Info
-	obj  runtime.Object
+	return ignoreNotFound(err)
 }
 
 // collectGarbage deletes dependents whose owners are all gone, and completes the orphan and
 // foreground finalizers of owners being deleted.
-func (r *Registry) collectGarbage(ctx context.Context) error {
-	live := map[types.UID]objRef{}
-	var all []objRef
+func (r *Registry) collectGarbage(ctx context.Context) (pending bool, err error) {
+	live := map[types.UID]bool{}
+	var all []ref
 	for _, info := range resource.All() {
-		objs, _, err := r.store.List(info, "", nil)
+		metas, err := r.store.ListMeta(info, "")
 		if err != nil {
-			return err
+			return false, err
 		}
-		for _, o := range objs {
-			ref := objRef{info, o}
-			live[accessor(o).GetUID()] = ref
-			all = append(all, ref)
+		for _, m := range metas {
+			live[m.UID] = true
+			if len(m.OwnerReferences) > 0 || m.DeletionTimestamp != nil {
+				all = append(all, ref{info, m})
+			}
 		}
 	}
-	dependents := map[types.UID][]objRef{}
+	dependents := map[types.UID][]ref{}
 	var errs []error
 	for _, d := range all {
-		m := accessor(d.obj)
-		refs := m.GetOwnerReferences()
-		if len(refs) == 0 {
+		if len(d.meta.OwnerReferences) == 0 {
 			continue
 		}
 		alive := false
-		for _, ref := range refs {
-			if _, ok := live[ref.UID]; ok {
+		for _, o := range d.meta.OwnerReferences {
+			if live[o.UID] {
 				alive = true
-				dependents[ref.UID] = append(dependents[ref.UID], d)
+				dependents[o.UID] = append(dependents[o.UID], d)
 			}
 		}
-		if !alive && m.GetDeletionTimestamp() == nil {
-			_, _, err := r.Delete(ctx, d.info, m.GetNamespace(), m.GetName(), metav1.DeleteOptions{
-				Preconditions: &metav1.Preconditions{UID: ptr(m.GetUID())}})
+		if !alive && d.meta.DeletionTimestamp == nil {
+			_, _, err := r.Delete(ctx, d.info, d.meta.Namespace, d.meta.Name, metav1.DeleteOptions{
+				Preconditions: &metav1.Preconditions{UID: ptr(d.meta.UID)}})
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 				errs = append(errs, err)
 			}
 		}
 	}
 	for _, o := range all {
-		m := accessor(o.obj)
-		if m.GetDeletionTimestamp() == nil {
+		if o.meta.DeletionTimestamp == nil {
 			continue
 		}
-		fins := m.GetFinalizers()
-		if slices.Contains(fins, finalizerOrphan) {
-			errs = append(errs, r.orphan(ctx, o, dependents[m.GetUID()]))
+		if slices.Contains(o.meta.Finalizers, finalizerOrphan) {
+			pending = true
+			errs = append(errs, r.orphan(ctx, o, dependents[o.meta.UID]))
 		}
-		if slices.Contains(fins, finalizerForeground) {
-			errs = append(errs, r.foreground(ctx, o, dependents[m.GetUID()]))
+		if slices.Contains(o.meta.Finalizers, finalizerForeground) {
+			pending = true
+			errs = append(errs, r.foreground(ctx, o, dependents[o.meta.UID]))
 		}
 	}
-	return errors.Join(errs...)
+	return pending, errors.Join(errs...)
 }
 
 func ptr[T any](v T) *T { return &v }
 
 // orphan drops the owner's references from its dependents, then its orphan finalizer.
-func (r *Registry) orphan(ctx context.Context, owner objRef, deps []objRef) error {
-	uid := accessor(owner.obj).GetUID()
+func (r *Registry) orphan(ctx context.Context, owner ref, deps []ref) error {
+	uid := owner.meta.UID
 	for _, d := range deps {
-		m := accessor(d.obj)
-		_, err := r.Update(ctx, d.info, m.GetNamespace(), m.GetName(), "", func(cur runtime.Object) (runtime.Object, error) {
+		_, err := r.Update(ctx, d.info, d.meta.Namespace, d.meta.Name, "", func(cur runtime.Object) (runtime.Object, error) {
 			cm := accessor(cur)
-			cm.SetOwnerReferences(slices.DeleteFunc(cm.GetOwnerReferences(), func(ref metav1.OwnerReference) bool { return ref.UID == uid }))
+			cm.SetOwnerReferences(slices.DeleteFunc(cm.GetOwnerReferences(), func(o metav1.OwnerReference) bool { return o.UID == uid }))
 			return cur, nil
 		}, WriteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
 	}
-	om := accessor(owner.obj)
-	return ignoreNotFound(r.Finalize(ctx, owner.info, om.GetNamespace(), om.GetName(), finalizerOrphan))
+	return ignoreNotFound(r.Finalize(ctx, owner.info, owner.meta.Namespace, owner.meta.Name, finalizerOrphan))
 }
 
 // foreground deletes the owner's dependents (foreground too), and drops its finalizer once none
 // is left.
-func (r *Registry) foreground(ctx context.Context, owner objRef, deps []objRef) error {
+func (r *Registry) foreground(ctx context.Context, owner ref, deps []ref) error {
 	fg := metav1.DeletePropagationForeground
 	for _, d := range deps {
-		m := accessor(d.obj)
-		if m.GetDeletionTimestamp() != nil {
+		if d.meta.DeletionTimestamp != nil {
 			continue
 		}
-		_, _, err := r.Delete(ctx, d.info, m.GetNamespace(), m.GetName(), metav1.DeleteOptions{PropagationPolicy: &fg})
+		_, _, err := r.Delete(ctx, d.info, d.meta.Namespace, d.meta.Name, metav1.DeleteOptions{PropagationPolicy: &fg})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return err
 		}
@@ -226,8 +231,7 @@ func (r *Registry) foreground(ctx context.Context, owner objRef, deps []objRef) 
 	if len(deps) > 0 {
 		return nil
 	}
-	om := accessor(owner.obj)
-	return ignoreNotFound(r.Finalize(ctx, owner.info, om.GetNamespace(), om.GetName(), finalizerForeground))
+	return ignoreNotFound(r.Finalize(ctx, owner.info, owner.meta.Namespace, owner.meta.Name, finalizerForeground))
 }
 
 func ignoreNotFound(err error) error {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -388,11 +387,6 @@ func (r *Registry) remove(info *resource.Info, obj runtime.Object) (runtime.Obje
 	})
 	finish(txn, err == nil)
 	return out, err
-}
-
-func resourceVersion(obj runtime.Object) uint64 {
-	v, _ := strconv.ParseUint(accessor(obj).GetResourceVersion(), 10, 64)
-	return v
 }
 
 // namespaceFinalizing: a Namespace also waits for its spec.finalizers (the namespace controller's).

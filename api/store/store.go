@@ -11,6 +11,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
@@ -26,7 +28,7 @@ var (
 // Options tunes a Store; the zero value is usable.
 type Options struct {
 	// History is how many recent events are kept for watches that resume from a
-	// resourceVersion (default 4096).
+	// resourceVersion (default 1024).
 	History int
 	// WatchBuffer is how many events may wait for one watcher before it is cut off (default 1024).
 	WatchBuffer int
@@ -34,7 +36,7 @@ type Options struct {
 
 func (o *Options) setDefaults() {
 	if o.History <= 0 {
-		o.History = 4096
+		o.History = 1024
 	}
 	if o.WatchBuffer <= 0 {
 		o.WatchBuffer = 1024
@@ -180,13 +182,6 @@ func hasPrefix(b, prefix []byte) bool {
 	return len(b) >= len(prefix) && string(b[:len(prefix)]) == string(prefix)
 }
 
-// change is one write to apply in a transaction.
-type change struct {
-	info      *resource.Info
-	typ       watch.EventType
-	obj, prev runtime.Object
-}
-
 // write runs fn in a write transaction; fn returns the changes it made through the tx helper,
 // which stamps each with the next resourceVersion. Events are published after the commit.
 func (s *Store) write(fn func(w *writer) error) error {
@@ -319,6 +314,36 @@ func (s *Store) Delete(info *resource.Info, ns, name string, check func(cur runt
 		}
 		out = cur
 		return w.put(info, watch.Deleted, cur, cur)
+	})
+	return out, err
+}
+
+// Meta is the part of an object's metadata the lifecycle controllers work from.
+type Meta struct {
+	Name              string                  `json:"name"`
+	Namespace         string                  `json:"namespace,omitempty"`
+	UID               types.UID               `json:"uid"`
+	DeletionTimestamp *metav1.Time            `json:"deletionTimestamp,omitempty"`
+	Finalizers        []string                `json:"finalizers,omitempty"`
+	OwnerReferences   []metav1.OwnerReference `json:"ownerReferences,omitempty"`
+}
+
+// ListMeta returns the metadata of every object of info in namespace ns ("" for all), without
+// building the objects themselves: a controller pass over thousands of objects then costs little
+// memory.
+func (s *Store) ListMeta(info *resource.Info, ns string) ([]Meta, error) {
+	var out []Meta
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return forEach(tx, info, ns, func(_, v []byte) error {
+			var obj struct {
+				Metadata Meta `json:"metadata"`
+			}
+			if err := json.Unmarshal(v, &obj); err != nil {
+				return fmt.Errorf("decode stored %s: %w", info.GVR.Resource, err)
+			}
+			out = append(out, obj.Metadata)
+			return nil
+		})
 	})
 	return out, err
 }

@@ -84,7 +84,7 @@ func inner(o options) error {
 	}
 
 	time.Sleep(2 * time.Second) // let start-up garbage be collected before the idle figure
-	rows := []row{memRow("RSS idle (MB)", p, peer, "")}
+	rows := memRows("idle", p, peer, "")
 	for _, t := range targets(p, peer) {
 		if err := warm(ctx, t, 200); err != nil {
 			return fmt.Errorf("%s: %w", t.name(), err)
@@ -128,7 +128,7 @@ func inner(o options) error {
 		}
 	}
 	time.Sleep(3 * time.Second)
-	rows = append(rows, memRow(fmt.Sprintf("RSS holding %d services (MB)", o.objects), p, peer, "≤ 60 MB"))
+	rows = append(rows, memRows(fmt.Sprintf("holding %d services", o.objects), p, peer, "≤ 60 MB")...)
 	printTable(o, peer, rows)
 	return nil
 }
@@ -153,12 +153,16 @@ func peerMS(lat map[string]map[string]latency, op string, p50 bool) string {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d.Microseconds())/1000) }
 
-func memRow(metric string, p, peer target, goal string) row {
-	r := row{metric: metric, podnet: fmt.Sprintf("%.1f", rssMB(p.pid())), peer: "-", goal: goal}
+// memRows reports RSS and, within it, anonymous memory: what the server's own data costs, as
+// opposed to its mapped executable and files (which the kernel may map in large pages).
+func memRows(when string, p, peer target, goal string) []row {
+	rss := row{metric: "RSS " + when + " (MB)", podnet: fmt.Sprintf("%.1f", rssMB(p.pid())), peer: "-", goal: goal}
+	anon := row{metric: "  of which anonymous (MB)", podnet: fmt.Sprintf("%.1f", anonMB(p.pid())), peer: "-"}
 	if peer != nil {
-		r.peer = fmt.Sprintf("%.1f", rssMB(peer.pid()))
+		rss.peer = fmt.Sprintf("%.1f", rssMB(peer.pid()))
+		anon.peer = fmt.Sprintf("%.1f", anonMB(peer.pid()))
 	}
-	return r
+	return []row{rss, anon}
 }
 
 func printTable(o options, peer target, rows []row) {

@@ -146,3 +146,19 @@ func rssMB(pid int) float64 {
 	}
 	return -1
 }
+
+// anonMB is the process's anonymous (private, not file-backed) memory in MB: the part of RSS that
+// grows with what the server holds, unlike the mapped pages of its executable and files.
+func anonMB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "Anonymous:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return -1
+}
