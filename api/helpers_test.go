@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -160,20 +161,31 @@ type watchLine struct {
 }
 
 // openWatch starts a watch request and returns a channel of its events; the channel closes
-// when the stream ends.
-func (e *testEnv) openWatch(path string, headers ...string) (<-chan watchLine, *http.Response) {
+// when the stream ends. A response other than 200 arrives as one event of type "HTTP <code>".
+// Like client-go, it expects the response headers at once, before any event: a watch that
+// holds them back leaves clients hanging in Watch() (reported as an error, after which the
+// events are still checked).
+func (e *testEnv) openWatch(path string, headers ...string) <-chan watchLine {
 	e.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req := e.request(http.MethodGet, path, "", headers...).WithContext(ctx)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		cancel()
-		e.t.Fatalf("watch %s: %v", path, err)
-	}
-	e.t.Cleanup(func() { cancel(); res.Body.Close() })
 	ch := make(chan watchLine, 100)
+	gotHeaders := make(chan struct{})
+	done := make(chan struct{})
+	e.t.Cleanup(func() { cancel(); <-done })
 	go func() {
+		defer close(done)
 		defer close(ch)
+		res, err := http.DefaultClient.Do(req)
+		close(gotHeaders)
+		if err != nil {
+			return
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			ch <- watchLine{Type: fmt.Sprintf("HTTP %d", res.StatusCode)}
+			return
+		}
 		sc := bufio.NewScanner(res.Body)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
@@ -183,7 +195,12 @@ func (e *testEnv) openWatch(path string, headers ...string) (<-chan watchLine, *
 			}
 		}
 	}()
-	return ch, res
+	select {
+	case <-gotHeaders:
+	case <-time.After(2 * time.Second):
+		e.t.Errorf("watch %s: no response headers within 2s; kube-apiserver flushes them as the watch starts", path)
+	}
+	return ch
 }
 
 // next waits for the next event of a watch.
@@ -259,3 +276,14 @@ func readAll(t *testing.T, res *http.Response) string {
 // looseDecode unmarshals a body for a summary; a body that is not the expected JSON shows up as
 // a mismatch in the summary.
 func looseDecode(body string, v any) { _ = json.Unmarshal([]byte(body), v) }
+
+// canceled is a context that has already ended: RunControllers with it runs one pass.
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+func httpClient() *http.Client { return &http.Client{Timeout: 10 * time.Second} }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }

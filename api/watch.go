@@ -94,6 +94,10 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, private")
 	w.WriteHeader(http.StatusOK)
+	// Headers go out at once: clients wait for them before they report the watch as started.
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
 	ws := &watchStream{s: s, w: w, r: r, info: ri.info, enc: json.NewEncoder(w), as: acceptOf(r), lastRV: strconv.FormatUint(from, 10)}
 	if watchErr != nil {
 		// As kube-apiserver: the stream opens, and its one event is the error (410 Gone).

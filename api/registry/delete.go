@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/podnet/podnet/api/resource"
 )
@@ -67,13 +68,17 @@ func checkPreconditions(info *resource.Info, cur runtime.Object, pre *metav1.Pre
 		return nil
 	}
 	m := accessor(cur)
+	// kube-apiserver names the kind, not the resource, in these two messages.
+	gk := schema.GroupResource{Group: info.GVR.Group, Resource: info.Kind}
 	if pre.UID != nil && *pre.UID != m.GetUID() {
-		return apierrors.NewConflict(info.GroupResource(), m.GetName(),
-			fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *pre.UID, m.GetUID()))
+		return apierrors.NewConflict(gk, m.GetName(), fmt.Errorf(
+			"the UID in the precondition (%s) does not match the UID in record (%s). The object might have been deleted and then recreated",
+			*pre.UID, m.GetUID()))
 	}
 	if pre.ResourceVersion != nil && *pre.ResourceVersion != m.GetResourceVersion() {
-		return apierrors.NewConflict(info.GroupResource(), m.GetName(),
-			fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *pre.ResourceVersion, m.GetResourceVersion()))
+		return apierrors.NewConflict(gk, m.GetName(), fmt.Errorf(
+			"the ResourceVersion in the precondition (%s) does not match the ResourceVersion in record (%s). The object might have been modified",
+			*pre.ResourceVersion, m.GetResourceVersion()))
 	}
 	return nil
 }

@@ -133,7 +133,7 @@ func (r *Registry) Create(ctx context.Context, info *resource.Info, ns string, o
 		return nil, err
 	}
 	if info.Namespaced {
-		if err := r.checkNamespaceOpen(ns); err != nil {
+		if err := r.checkNamespaceOpen(info, ns, m.GetName()); err != nil {
 			return nil, err
 		}
 	}
@@ -207,18 +207,18 @@ func (r *Registry) prepareCreate(info *resource.Info, ns string, obj runtime.Obj
 }
 
 // checkNamespaceOpen refuses new objects in a namespace that is missing or terminating.
-func (r *Registry) checkNamespaceOpen(ns string) error {
+func (r *Registry) checkNamespaceOpen(info *resource.Info, ns, name string) error {
 	obj, err := r.store.Get(resource.Namespaces, "", ns)
 	if err != nil {
 		return err
 	}
 	if n := obj.(*corev1.Namespace); n.DeletionTimestamp != nil || n.Status.Phase == corev1.NamespaceTerminating {
-		return &apierrors.StatusError{ErrStatus: metav1.Status{
-			Status: metav1.StatusFailure, Code: 403, Reason: metav1.StatusReasonForbidden,
-			Message: fmt.Sprintf("unable to create new content in namespace %s because it is being terminated", ns),
-			Details: &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: corev1.NamespaceTerminatingCause,
-				Message: fmt.Sprintf("namespace %s is being terminated", ns), Field: "metadata.namespace"}}},
-		}}
+		se := apierrors.NewForbidden(info.GroupResource(), name,
+			fmt.Errorf("unable to create new content in namespace %s because it is being terminated", ns))
+		se.ErrStatus.Details.Causes = append(se.ErrStatus.Details.Causes, metav1.StatusCause{
+			Type: corev1.NamespaceTerminatingCause, Message: fmt.Sprintf("namespace %s is being terminated", ns),
+			Field: "metadata.namespace"})
+		return se
 	}
 	return nil
 }
@@ -318,9 +318,6 @@ func (r *Registry) admitUpdate(info *resource.Info, ns, name, subresource string
 		if next, err = keepStatus(info, next, old); err != nil {
 			return nil, nil, err
 		}
-		if usesGeneration(info) {
-			bumpGeneration(next, old)
-		}
 	}
 	if om.GetDeletionTimestamp() != nil && len(newFinalizers(accessor(next).GetFinalizers(), om.GetFinalizers())) > 0 {
 		return nil, nil, invalid(info, name, field.ErrorList{field.Forbidden(field.NewPath("metadata", "finalizers"),
@@ -331,6 +328,10 @@ func (r *Registry) admitUpdate(info *resource.Info, ns, name, subresource string
 	}
 	normalize(next)
 	defaults.Default(next)
+	// After defaulting: a spec sent without the server's defaults is not a changed spec.
+	if subresource != "status" && usesGeneration(info) {
+		bumpGeneration(next, old)
+	}
 	var txn Txn
 	if h := r.hooks[info.GVR]; h != nil {
 		var err error

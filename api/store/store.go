@@ -11,10 +11,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/podnet/podnet/api/resource"
@@ -238,8 +238,14 @@ func (w *writer) put(info *resource.Info, typ watch.EventType, obj, prev runtime
 	if err != nil {
 		return err
 	}
+	// Watchers share the event's objects: they get their own copy, so that callers may keep
+	// changing what the write returned to them.
+	published := obj.DeepCopyObject()
+	if typ == watch.Deleted {
+		prev = published
+	}
 	w.events = append(w.events, &Event{Type: typ, Resource: info, RV: w.rv, Namespace: m.GetNamespace(),
-		Name: m.GetName(), Object: obj, Prev: prev})
+		Name: m.GetName(), Object: published, Prev: prev})
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -124,8 +125,13 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err := nodeStatus.Register(ctx); err != nil {
 		return err
 	}
-	go nodeStatus.Run(ctx)
-	go reg.RunControllers(ctx, 10*time.Second)
+	// Background loops end with ctx; the store closes (deferred above) only after they have.
+	var loops sync.WaitGroup
+	loopCtx, stopLoops := context.WithCancel(ctx)
+	defer loops.Wait()
+	defer stopLoops()
+	loops.Go(func() { nodeStatus.Run(loopCtx) })
+	loops.Go(func() { reg.RunControllers(loopCtx, 10*time.Second) })
 
 	return listenAndServe(ctx, log, srv.Handler(), creds.ServingCert, apiAddresses(parsed.NodeIP.String(), cfg.API.Port))
 }

@@ -32,6 +32,9 @@ const (
 	fakePodnetEnv = "HARNESS_FAKE_PODNET"
 	// fakeLeakEnv makes the fake leave a mount in its run dir and a process in its namespace.
 	fakeLeakEnv = "HARNESS_FAKE_LEAK"
+	// fakeModeEnv makes the fake misbehave: "exit" (dies at once), "silent" (never listens),
+	// "stubborn" (ignores SIGTERM).
+	fakeModeEnv = "HARNESS_FAKE_MODE"
 )
 
 func fakePodnet(args []string) int {
@@ -71,6 +74,12 @@ func fakeServe(args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "config: %s\n", strings.TrimSpace(string(b)))
 	}
+	switch os.Getenv(fakeModeEnv) {
+	case "exit":
+		return fmt.Errorf("giving up at once")
+	case "silent":
+		select {}
+	}
 	if os.Getenv(fakeLeakEnv) == "1" {
 		if err := fakeLeak(*runDir); err != nil {
 			return err
@@ -105,6 +114,10 @@ func fakeServeAPI(dataDir string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "serving on %s:6443\n", nodeIP)
+	if os.Getenv(fakeModeEnv) == "stubborn" {
+		signal.Ignore(syscall.SIGTERM)
+		select {}
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM)
 	<-sig

@@ -282,3 +282,87 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 2s")
 }
+
+func TestStartNodeReportsBrokenDaemons(t *testing.T) {
+	requireRoot(t)
+	tests := []struct {
+		name string
+		mode string
+		opts func(*Options)
+		body func(*Node)
+		want string
+	}{
+		{
+			name: "binary missing",
+			opts: func(o *Options) { o.Binary = "/nonexistent/podnet" },
+			want: "bin/podnet missing: run make build",
+		},
+		{
+			name: "exits before ready",
+			mode: "exit",
+			want: `podnet exited before it was ready: exit status 1
+log: --- last 2 lines of {log} ---
+config: logLevel: debug
+fake podnet: giving up at once
+--- end of podnet log ---`,
+		},
+		{
+			name: "never ready",
+			mode: "silent",
+			opts: func(o *Options) { o.ReadyTimeout = 500 * time.Millisecond },
+			want: `podnet not ready within 500ms: dialing tcp 127.0.0.1:6443 in {nodens}: dial tcp 127.0.0.1:6443: connect: connection refused
+podnet exited badly after SIGTERM: signal: terminated
+log: --- last 1 lines of {log} ---
+config: logLevel: debug
+--- end of podnet log ---`,
+		},
+		{
+			name: "ignores SIGTERM",
+			mode: "stubborn",
+			opts: func(o *Options) { o.StopTimeout = 300 * time.Millisecond },
+			body: func(n *Node) { n.Stop() },
+			want: `podnet did not stop within 300ms of SIGTERM; killed it
+log: --- last 2 lines of {log} ---
+config: logLevel: debug
+serving on {node}:6443
+--- end of podnet log ---`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := fakeOptions(t, fakeModeEnv+"="+tc.mode)
+			if tc.opts != nil {
+				tc.opts(&opts)
+			}
+			rec := &recordingTB{TB: t}
+			got := strings.Join(rec.run(func(tb testing.TB) {
+				n := StartNode(tb, opts)
+				if tc.body != nil {
+					tc.body(n)
+				}
+			}), "\n")
+			if got := placeholders.Replace(got); got != tc.want {
+				t.Errorf("reports:\n%s\nwant:\n%s", got, tc.want)
+			}
+		})
+	}
+}
+
+// placeholders turns the per-run parts of harness reports back into the names tests expect.
+var placeholders = regexpReplacer{
+	{regexp.MustCompile(`/tmp/\S+/podnet\.log`), "{log}"},
+	{regexp.MustCompile(`pnt-\S+-node`), "{nodens}"},
+	{regexp.MustCompile(`10\.199\.\d+\.2\b`), "{node}"},
+}
+
+type regexpReplacer []struct {
+	re   *regexp.Regexp
+	with string
+}
+
+func (r regexpReplacer) Replace(s string) string {
+	for _, p := range r {
+		s = p.re.ReplaceAllString(s, p.with)
+	}
+	return s
+}

@@ -100,6 +100,27 @@ func dropTypeDependentFields(svc, old *corev1.Service) {
 	if needsHCNodePort(old) && !needsHCNodePort(svc) && old.Spec.HealthCheckNodePort == svc.Spec.HealthCheckNodePort {
 		svc.Spec.HealthCheckNodePort = 0
 	}
+	// Fields that only mean something for some types: a client switching type that left them as
+	// they were does not mean to keep them, and validation would refuse them.
+	external := func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
+	}
+	if external(old) && !external(svc) && old.Spec.ExternalTrafficPolicy == svc.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	lb := func(s *corev1.Service) bool { return s.Spec.Type == corev1.ServiceTypeLoadBalancer }
+	if lb(old) && !lb(svc) {
+		if samePtr(old.Spec.AllocateLoadBalancerNodePorts, svc.Spec.AllocateLoadBalancerNodePorts) {
+			svc.Spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if samePtr(old.Spec.LoadBalancerClass, svc.Spec.LoadBalancerClass) {
+			svc.Spec.LoadBalancerClass = nil
+		}
+	}
+}
+
+func samePtr[T comparable](a, b *T) bool {
+	return (a == nil && b == nil) || (a != nil && b != nil && *a == *b)
 }
 
 func samePolicy(a, b *corev1.IPFamilyPolicy) bool {
