@@ -186,4 +186,3 @@ func TestNodePortChurnAndCrash(t *testing.T) {
 		t.Fatalf("resourceVersion went from %d to %d across kill -9", before, after)
 	}
 }
-
