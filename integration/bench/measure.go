@@ -133,29 +133,20 @@ func (p *podnet) created() int64 { return p.next.Load() }
 func (e *etcd) created() int64   { return e.next.Load() }
 
 // rssMB is the process's resident set (VmRSS), in MB.
-func rssMB(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
+func rssMB(pid int) float64 { return procMB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:") }
 
 // anonMB is the process's anonymous (private, not file-backed) memory in MB: the part of RSS that
 // grows with what the server holds, unlike the mapped pages of its executable and files.
-func anonMB(pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+func anonMB(pid int) float64 { return procMB(fmt.Sprintf("/proc/%d/smaps_rollup", pid), "Anonymous:") }
+
+// procMB reads a "Key:   1234 kB" line of a /proc file, in MB; -1 if it is not there.
+func procMB(path, key string) float64 {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "Anonymous:"); ok {
+		if v, ok := strings.CutPrefix(line, key); ok {
 			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb / 1024
 		}
