@@ -18,6 +18,7 @@ SHELL := /bin/bash
 GO ?= $(shell hack/deps.sh --print-go)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/podnet/podnet/version.Version=$(VERSION)
+KUBECTL_LDFLAGS = $(shell hack/deps.sh --print-kubectl-ldflags)
 # staticcheck 2026.2.2, the newest release; it needs Go >= 1.26. ST1005 (lower-case error strings)
 # is off: podnet's errors repeat Kubernetes' messages word for word, capitals included.
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
@@ -31,9 +32,13 @@ all: build
 deps:
 	@hack/deps.sh
 
+# bin/podnet carries kubectl as an executable image of its own (cmd/podnet/kubectl.image, built
+# from hack/kubectl) that `podnet kubectl` runs from memory: the daemon then never runs kubectl's
+# package initialisers, which would cost it about 40 MB of resident memory (BENCHMARKS.md).
 build:
 	@mkdir -p bin
-	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+	$(GO) build -trimpath -ldflags '$(KUBECTL_LDFLAGS)' -o cmd/podnet/kubectl.image ./hack/kubectl
+	$(GO) build -trimpath -tags podnet_kubectl_image -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 test: deps build unit integration
 
@@ -60,4 +65,4 @@ images:
 	@echo "no images yet"
 
 clean:
-	rm -rf bin build
+	rm -rf bin build cmd/podnet/kubectl.image

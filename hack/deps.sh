@@ -7,6 +7,7 @@
 #   hack/deps.sh              install what is missing
 #   hack/deps.sh --print-go   print the go binary to use (the Makefile's GO), install nothing
 #   hack/deps.sh --bench      also what make bench needs (etcd, the peer it measures)
+#   hack/deps.sh --print-kubectl-ldflags   the version stamp of the kubectl podnet embeds
 #
 # Environment (all optional):
 #   GO_DEST             where a downloaded Go toolchain goes (default /usr/local/go)
@@ -201,19 +202,28 @@ ensure_kubectl() {
 	build_kubectl
 }
 
-# build_kubectl builds bin/kubectl from hack/kubectl with the version variables upstream's release
-# build stamps into component-base and client-go (the latter feeds the User-Agent).
-build_kubectl() {
-	local go major minor date ldflags pkg
-	go=$(find_go) || die "no usable go to build kubectl with"
+# kubectl_ldflags prints the version variables upstream's release build stamps into component-base
+# and client-go (the latter feeds the User-Agent). The build date is the last commit's, so that
+# rebuilding an unchanged tree gives the same kubectl (the Makefile embeds it in bin/podnet).
+kubectl_ldflags() {
+	local major minor date ldflags pkg
 	major=$(cut -d. -f1 <<<"${KUBECTL_VERSION#v}")
 	minor=$(cut -d. -f2 <<<"${KUBECTL_VERSION#v}")
-	date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+	date=$(git -C "$ROOT" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || true)
+	[ -n "$date" ] || date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 	ldflags="-s -w"
 	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 		ldflags+=" -X $pkg.gitVersion=$KUBECTL_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
 		ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.gitCommit= -X $pkg.buildDate=$date"
 	done
+	echo "$ldflags"
+}
+
+# build_kubectl builds bin/kubectl from hack/kubectl.
+build_kubectl() {
+	local go ldflags
+	go=$(find_go) || die "no usable go to build kubectl with"
+	ldflags=$(TZ=UTC kubectl_ldflags)
 	say "building bin/kubectl $KUBECTL_VERSION (no kubectl >= 1.$KUBECTL_MIN_MINOR on PATH)"
 	(cd "$ROOT" && GOTOOLCHAIN=local "$go" build -trimpath -ldflags "$ldflags" -o bin/kubectl ./hack/kubectl) ||
 		die "building bin/kubectl failed"
@@ -226,13 +236,17 @@ main() {
 		find_go || echo "$GO_DEST/bin/go"
 		return 0
 		;;
+	--print-kubectl-ldflags)
+		TZ=UTC kubectl_ldflags
+		return 0
+		;;
 	--bench)
 		# make bench measures etcd, the store under kube-apiserver, beside podnet. Debian's package
 		# may try to start a system etcd; the bench starts its own in a namespace of its own.
 		DEB_PACKAGES="$DEB_PACKAGES etcd-server"
 		;;
 	"") ;;
-	*) die "unknown argument $1 (usage: $0 [--print-go|--bench])" ;;
+	*) die "unknown argument $1 (usage: $0 [--print-go|--print-kubectl-ldflags|--bench])" ;;
 	esac
 	install_packages
 	find_go >/dev/null || install_go

@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"k8s.io/component-base/cli"
-	kubectlcmd "k8s.io/kubectl/pkg/cmd"
 )
 
 // defaultDataDir is where `podnet serve` keeps its state unless told otherwise; PODNET_DATA_DIR
@@ -27,8 +25,9 @@ func newKubectlCommand() *cobra.Command {
 	}
 }
 
-// runKubectl runs the real kubectl, as upstream's cmd/kubectl does, pointed at this node's
-// kubeconfig unless KUBECONFIG is set (an explicit --kubeconfig flag wins over both).
+// runKubectl runs the real kubectl (k8s.io/kubectl/pkg/cmd) pointed at this node's kubeconfig
+// unless KUBECONFIG is set (an explicit --kubeconfig flag wins over both). How it is run depends
+// on the build: see kubectl_image.go and kubectl_linked.go.
 func runKubectl(args []string) int {
 	if os.Getenv("KUBECONFIG") == "" {
 		dir := os.Getenv("PODNET_DATA_DIR")
@@ -37,6 +36,5 @@ func runKubectl(args []string) int {
 		}
 		os.Setenv("KUBECONFIG", filepath.Join(dir, "kubeconfig"))
 	}
-	os.Args = append([]string{"kubectl"}, args...)
-	return cli.Run(kubectlcmd.NewDefaultKubectlCommand())
+	return execKubectl(args)
 }

@@ -20,19 +20,6 @@ func percentiles(d []time.Duration) latency {
 	return latency{p50: at(0.50), p99: at(0.99)}
 }
 
-// warm creates a few objects (so gets have targets) and the 100-object list namespace.
-func warm(ctx context.Context, t target, n int) error {
-	for i := 0; i < n; i++ {
-		if err := t.create(ctx, i); err != nil {
-			return err
-		}
-	}
-	if l, ok := t.(interface{ prepareList(context.Context) error }); ok {
-		return l.prepareList(ctx)
-	}
-	return nil
-}
-
 func measureLatencies(ctx context.Context, t target, o options) (map[string]latency, error) {
 	ops := map[string]func(i int) error{
 		"create":  func(i int) error { return t.create(ctx, i) },
@@ -152,4 +139,37 @@ func procMB(path, key string) float64 {
 		}
 	}
 	return -1
+}
+
+// rssByMapping splits a process's RSS (from /proc/PID/smaps) into its executable's pages, its
+// other files' pages (for podnet: bbolt's memory map) and anonymous memory, in MB.
+func rssByMapping(pid int) (exe, files, anon float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid))
+	if err != nil {
+		return -1, -1, -1
+	}
+	self, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+	var mapping string
+	for _, line := range strings.Split(string(data), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) >= 5 && strings.Contains(fields[0], "-") && !strings.HasSuffix(fields[0], ":") {
+			mapping = ""
+			if len(fields) >= 6 {
+				mapping = fields[5]
+			}
+			continue
+		}
+		if len(fields) == 3 && fields[0] == "Rss:" {
+			kb, _ := strconv.ParseFloat(fields[1], 64)
+			switch {
+			case mapping == self:
+				exe += kb / 1024
+			case strings.HasPrefix(mapping, "/"):
+				files += kb / 1024
+			default:
+				anon += kb / 1024
+			}
+		}
+	}
+	return exe, files, anon
 }
