@@ -73,11 +73,11 @@ func parseRequest(r *http.Request) (*requestInfo, error) {
 func verbFor(r *http.Request, named bool) string {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if w := r.URL.Query().Get("watch"); w == "true" || w == "1" {
+			return "watch" // on an item path, a watch of that one object
+		}
 		if named {
 			return "get"
-		}
-		if w := r.URL.Query().Get("watch"); w == "true" || w == "1" {
-			return "watch"
 		}
 		return "list"
 	case http.MethodPost:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -71,6 +72,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 	opts, err := listOptions(r, ri.info)
 	if err != nil {
 		return err
+	}
+	if ri.name != "" {
+		opts.Fields = fields.AndSelectors(opts.Fields, fields.OneTermEqualSelector("metadata.name", ri.name))
 	}
 	q := r.URL.Query()
 	timeout, err := watchTimeout(q.Get("timeoutSeconds"))

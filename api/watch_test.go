@@ -238,3 +238,18 @@ func stalledWatch(t *testing.T, e *testEnv, path string) (net.Conn, *bufio.Reade
 	}
 	return conn, body
 }
+
+// A watch on an item path follows that one object (kube-apiserver's legacy form of
+// fieldSelector=metadata.name=X).
+func TestWatchItemPath(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.must(201, "POST", cmPath, configMapJSON("a", "", "1"))
+	e.must(201, "POST", cmPath, configMapJSON("b", "", "1"))
+	ch := e.openWatch(cmPath + "/a?watch=true&resourceVersion=0")
+	e.must(200, "PUT", cmPath+"/b", configMapJSON("b", "", "2"))
+	e.must(200, "PUT", cmPath+"/a", configMapJSON("a", "", "2"))
+	if got, want := collect(t, ch, 2), "ADDED a\nMODIFIED a"; got != want {
+		t.Errorf("events:\n%s\nwant\n%s", got, want)
+	}
+	quiet(t, ch, 100*time.Millisecond)
+}

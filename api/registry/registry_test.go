@@ -233,3 +233,23 @@ func TestSecretStringData(t *testing.T) {
 		t.Errorf("stored: got %s, want %s", got, want)
 	}
 }
+
+// Every Namespace carries kubernetes.io/metadata.name, whatever the client sent, as upstream.
+func TestNamespaceNameLabel(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "team", Labels: map[string]string{"kubernetes.io/metadata.name": "forged"}}}
+	if _, err := r.Create(ctx, resource.Namespaces, "", ns, WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Update(ctx, resource.Namespaces, "", "team", "", func(cur runtime.Object) (runtime.Object, error) {
+		cur.(*corev1.Namespace).Labels = map[string]string{"env": "dev"}
+		return cur, nil
+	}, WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(out.(*corev1.Namespace).Labels), "map[env:dev kubernetes.io/metadata.name:team]"; got != want {
+		t.Errorf("labels %s, want %s", got, want)
+	}
+}

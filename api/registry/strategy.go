@@ -126,9 +126,16 @@ func bumpGeneration(next, old runtime.Object) {
 	}
 }
 
-// normalize does what kube-apiserver's conversion does to objects on the way in: a Secret's
-// stringData is merged into data (winning over it) and never stored.
+// normalize does what kube-apiserver does to objects on the way in, whatever the client sent: a
+// Secret's stringData is merged into data (winning over it) and never stored; a Namespace always
+// carries the kubernetes.io/metadata.name label with its name (what NetworkPolicy selectors use).
 func normalize(obj runtime.Object) {
+	if n, ok := obj.(*corev1.Namespace); ok {
+		if n.Labels == nil {
+			n.Labels = map[string]string{}
+		}
+		n.Labels[corev1.LabelMetadataName] = n.Name
+	}
 	if s, ok := obj.(*corev1.Secret); ok && len(s.StringData) > 0 {
 		if s.Data == nil {
 			s.Data = map[string][]byte{}
