@@ -125,6 +125,8 @@ func serve(ctx context.Context, cfg config.Config) error {
 	if err := nodeStatus.Register(ctx); err != nil {
 		return err
 	}
+	log.Info("node registered", "node", cfg.NodeName, "ip", parsed.NodeIP, "kubeconfig", cfg.KubeconfigPath())
+
 	// Background loops end with ctx; the store closes (deferred above) only after they have.
 	var loops sync.WaitGroup
 	loopCtx, stopLoops := context.WithCancel(ctx)
