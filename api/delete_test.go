@@ -130,3 +130,39 @@ func TestDeleteCollection(t *testing.T) {
 		t.Errorf("left after deletecollection: %s, want c", got)
 	}
 }
+
+func TestNamespaceDeleteRules(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	for _, tt := range []struct {
+		name, method, path string
+		code               int
+		message            string
+	}{
+		{"default is protected", "DELETE", "/api/v1/namespaces/default", 403,
+			`namespaces "default" is forbidden: this namespace may not be deleted`},
+		{"kube-system is protected", "DELETE", "/api/v1/namespaces/kube-system", 403,
+			`namespaces "kube-system" is forbidden: this namespace may not be deleted`},
+		{"create team", "POST", "/api/v1/namespaces", 201, ""},
+		// A pod keeps the namespace terminating: there is no controller in this test server.
+		{"a pod in team", "POST", "/api/v1/namespaces/team/pods", 201, ""},
+		{"delete team", "DELETE", "/api/v1/namespaces/team", 200, ""},
+		{"delete team again", "DELETE", "/api/v1/namespaces/team", 409,
+			`Operation cannot be fulfilled on namespaces "team": The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system.`},
+		{"namespace status subresource", "GET", "/api/v1/namespaces/team/status", 200, ""},
+		{"delete with a bad dryRun", "DELETE", cmPath + "/nope?dryRun=Maybe", 400, "Invalid dry run value: [Maybe]"},
+	} {
+		body := ""
+		switch tt.name {
+		case "create team":
+			body = `{"metadata":{"name":"team"}}`
+		case "a pod in team":
+			body = podJSON("p")
+		}
+		r := e.do(tt.method, tt.path, body)
+		var st struct{ Message string }
+		looseDecode(r.body, &st)
+		if r.code != tt.code || (tt.message != "" && st.Message != tt.message) {
+			t.Errorf("%s: %d %q, want %d %q", tt.name, r.code, st.Message, tt.code, tt.message)
+		}
+	}
+}

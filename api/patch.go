@@ -58,7 +58,10 @@ func (p *patchRequest) apply(cur []byte, schemaObj runtime.Object) ([]byte, erro
 		if patch, err = jsonpatch.DecodePatch(p.body); err != nil {
 			return nil, apierrors.NewBadRequest(err.Error())
 		}
-		out, err = patch.Apply(cur)
+		if out, err = patch.Apply(cur); err != nil {
+			// A well-formed patch that cannot apply (a failed "test", a missing path): 422, as upstream.
+			return nil, apierrors.NewGenericServerResponse(http.StatusUnprocessableEntity, "", schema.GroupResource{}, "", err.Error(), 0, false)
+		}
 	case types.MergePatchType:
 		out, err = jsonpatch.MergePatch(cur, p.body)
 	case types.StrategicMergePatchType:

@@ -37,7 +37,9 @@ func parseRequest(r *http.Request) (*requestInfo, error) {
 		return nil, apierrors.NewNotFound(schema.GroupResource{}, "")
 	}
 	ri := &requestInfo{}
-	if len(parts) >= 3 && parts[0] == "namespaces" {
+	// namespaces/<ns>/<x> is a resource in that namespace, except for the Namespace's own
+	// subresources (namespaces/<name>/status).
+	if len(parts) >= 3 && parts[0] == "namespaces" && !(len(parts) == 3 && gv.Group == "" && isNamespaceSubresource(parts[2])) {
 		ri.namespace, parts = parts[1], parts[2:]
 	}
 	if len(parts) > 3 {
@@ -99,4 +101,9 @@ func verbFor(r *http.Request, named bool) string {
 		return "deletecollection"
 	}
 	return ""
+}
+
+func isNamespaceSubresource(name string) bool {
+	_, ok := resource.Namespaces.Subresource(name)
+	return ok
 }

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
+	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
 )
 
@@ -135,13 +136,8 @@ func applyScale(info *resource.Info, cur runtime.Object, want *autoscalingv1.Sca
 	}
 	m := accessor(cur)
 	if want.ResourceVersion != "" && want.ResourceVersion != m.GetResourceVersion() {
-		return nil, apierrors.NewConflict(info.GroupResource(), m.GetName(),
-			errString("the object has been modified; please apply your changes to the latest version and try again"))
+		return nil, registry.Conflict(info, m.GetName())
 	}
 	setReplicas(cur, want.Spec.Replicas)
 	return cur, nil
 }
-
-type errString string
-
-func (e errString) Error() string { return string(e) }

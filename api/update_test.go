@@ -138,8 +138,10 @@ func TestPatch(t *testing.T) {
 		t.Errorf("JSON patch: got %s, want map[k:2] map[p:j]", got)
 	}
 	r = e.do("PATCH", cmPath+"/jp", `[{"op":"test","path":"/data/k","value":"9"}]`, "Content-Type", jsonPatch)
-	if got := decode[metav1.Status](t, r.body); r.code != 400 || !strings.HasPrefix(got.Message, "the request could not be patched: ") {
-		t.Errorf("failed JSON patch test op: got %d %q, want 400 the request could not be patched: ...", r.code, got.Message)
+	// A patch that is well formed but cannot apply is 422 Invalid, in kube-apiserver's words.
+	if got := decode[metav1.Status](t, r.body); r.code != 422 || got.Reason != metav1.StatusReasonInvalid ||
+		got.Message != "the server rejected our request due to an error in our request" {
+		t.Errorf("failed JSON patch test op: got %d %+v, want 422 Invalid", r.code, got)
 	}
 }
 

@@ -114,6 +114,9 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 			return nil
 		}
 	}
+	// The initial events bring the client up to the list's resourceVersion, newer than any
+	// one object's.
+	ws.lastRV = strconv.FormatUint(from, 10)
 	s.follow(ws, watcher, opts, timeout, q.Get("allowWatchBookmarks") == "true")
 	return nil
 }
@@ -144,12 +147,14 @@ func (s *Server) follow(ws *watchStream, watcher *store.Watcher, opts registry.L
 				return
 			}
 			typ, obj := selectEvent(ws.info, e, opts)
-			if typ == "" {
-				continue
+			if typ != "" {
+				if err := ws.send(typ, obj); err != nil {
+					return
+				}
 			}
-			if err := ws.send(typ, obj); err != nil {
-				return
-			}
+			// Filtered out or not, the client is now up to date to here: bookmarks say so, and
+			// a resumed watch need not replay what the selector skipped.
+			ws.lastRV = strconv.FormatUint(e.RV, 10)
 		}
 	}
 }
@@ -171,7 +176,10 @@ func selectEvent(info *resource.Info, e *store.Event, opts registry.ListOptions)
 		case now:
 			return watch.Added, e.Object
 		case before:
-			return watch.Deleted, e.Object
+			// As kube-apiserver: the object as it was when it still matched, at the new version.
+			gone := e.Prev.DeepCopyObject()
+			accessor(gone).SetResourceVersion(strconv.FormatUint(e.RV, 10))
+			return watch.Deleted, gone
 		}
 	case watch.Deleted:
 		if now {
@@ -192,12 +200,14 @@ func bookmark(info *resource.Info, rv string) runtime.Object {
 // watchTimeout is timeoutSeconds, or like kube-apiserver a random 30-60 minutes, so that
 // clients reconnect at spread-out times.
 func watchTimeout(v string) (time.Duration, error) {
-	if v == "" {
-		return 30*time.Minute + time.Duration(rand.Int64N(int64(30*time.Minute))), nil
+	n, err := int64(0), error(nil)
+	if v != "" {
+		if n, err = strconv.ParseInt(v, 10, 64); err != nil || n < 0 {
+			return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", v))
+		}
 	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, apierrors.NewBadRequest(fmt.Sprintf("invalid timeoutSeconds %q", v))
+	if n == 0 { // unset or 0: the server's default, as upstream
+		return 30*time.Minute + time.Duration(rand.Int64N(int64(30*time.Minute))), nil
 	}
 	return time.Duration(n) * time.Second, nil
 }

@@ -253,3 +253,64 @@ func TestWatchItemPath(t *testing.T) {
 	}
 	quiet(t, ch, 100*time.Millisecond)
 }
+
+// Bookmarks advance with the store even when the selector filters every event out, so that a
+// resumed watch does not fall behind the history and get 410.
+func TestWatchBookmarksAdvancePastFilteredEvents(t *testing.T) {
+	old := bookmarkInterval
+	bookmarkInterval = 50 * time.Millisecond
+	t.Cleanup(func() { bookmarkInterval = old })
+	e := newEnv(t, envOptions{})
+	ch := e.openWatch(cmPath + "?watch=true&resourceVersion=0&allowWatchBookmarks=true&labelSelector=app%3Dnone")
+	var rv string
+	for i := range 3 {
+		rv = decode[struct {
+			Metadata struct{ ResourceVersion string } `json:"metadata"`
+		}](t, e.must(201, "POST", cmPath, configMapJSON(fmt.Sprint("c", i), "", "1")).body).Metadata.ResourceVersion
+	}
+	eventually(t, "a bookmark at "+rv, func() bool {
+		l := next(t, ch)
+		var o struct {
+			Metadata struct{ ResourceVersion string } `json:"metadata"`
+		}
+		looseDecode(string(l.Object), &o)
+		return l.Type == "BOOKMARK" && o.Metadata.ResourceVersion == rv
+	})
+}
+
+// An object that stops matching a selector is sent DELETED as it was when it matched (at the
+// new resourceVersion), as kube-apiserver does.
+func TestWatchSelectorDeletedCarriesOldObject(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.must(201, "POST", cmPath, configMapJSON("a", `"app":"web"`, "1"))
+	ch := e.openWatch(cmPath + "?watch=true&resourceVersion=0&labelSelector=app%3Dweb")
+	if got := collect(t, ch, 1); got != "ADDED a" {
+		t.Fatalf("initial: %s", got)
+	}
+	r := e.must(200, "PATCH", cmPath+"/a", `{"metadata":{"labels":{"app":"db"}}}`, "Content-Type", mergePatch)
+	newRV := decode[struct {
+		Metadata struct{ ResourceVersion string } `json:"metadata"`
+	}](t, r.body).Metadata.ResourceVersion
+	l := next(t, ch)
+	var o struct {
+		Metadata struct {
+			ResourceVersion string            `json:"resourceVersion"`
+			Labels          map[string]string `json:"labels"`
+		} `json:"metadata"`
+	}
+	looseDecode(string(l.Object), &o)
+	if got, want := fmt.Sprintf("%s %s %v", l.Type, o.Metadata.ResourceVersion, o.Metadata.Labels), "DELETED "+newRV+" map[app:web]"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+// timeoutSeconds=0 means the server's default, not "end now".
+func TestWatchTimeoutZero(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	ch := e.openWatch(cmPath + "?watch=true&timeoutSeconds=0")
+	quiet(t, ch, 200*time.Millisecond)
+	e.must(201, "POST", cmPath, configMapJSON("a", "", "1"))
+	if got := collect(t, ch, 1); got != "ADDED a" {
+		t.Errorf("got %s", got)
+	}
+}

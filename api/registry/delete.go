@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/podnet/podnet/api/resource"
+	"github.com/podnet/podnet/api/store"
 )
 
 // Finalizers the garbage collector acts on (metav1.FinalizerOrphanDependents, FinalizerDeleteDependents).
@@ -20,28 +21,61 @@ const (
 	finalizerForeground = metav1.FinalizerDeleteDependents
 )
 
+// protectedNamespaces cannot be deleted, as in kube-apiserver.
+var protectedNamespaces = map[string]bool{"default": true, "kube-system": true, "kube-public": true}
+
 // Delete deletes an object as kube-apiserver does: preconditions first; a Namespace, or an object
-// with finalizers (including those the propagation policy adds), only gets a deletionTimestamp and
-// goes once its finalizers are done; anything else goes at once. gone says which happened.
+// with finalizers (including the one the propagation policy adds), only gets a deletionTimestamp
+// and goes once its finalizers are done; anything else goes at once. gone says which happened.
+// The decision and the write are one transaction, so a finalizer or a change that lands
+// meanwhile is never overlooked.
 func (r *Registry) Delete(ctx context.Context, info *resource.Info, ns, name string, opts metav1.DeleteOptions) (obj runtime.Object, gone bool, err error) {
-	cur, err := r.store.Get(info, ns, name)
+	if info == resource.Namespaces && protectedNamespaces[name] {
+		return nil, false, apierrors.NewForbidden(info.GroupResource(), name, fmt.Errorf("this namespace may not be deleted"))
+	}
+	dryRun, err := deleteDryRun(opts.DryRun)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := checkPreconditions(info, cur, opts.Preconditions); err != nil {
+	add := propagationFinalizer(opts)
+	var txn Txn
+	out, err := r.store.Update(info, ns, name, func(cur runtime.Object) (runtime.Object, error) {
+		if err := checkPreconditions(info, cur, opts.Preconditions); err != nil {
+			return nil, err
+		}
+		m := accessor(cur)
+		if info == resource.Namespaces || len(m.GetFinalizers()) > 0 || add != "" {
+			gone = false
+			return r.markDeleting(info, cur, add, dryRun)
+		}
+		gone = true
+		if dryRun {
+			return nil, errDryRun{cur}
+		}
+		var err error
+		if txn, err = r.admitDelete(info, cur); err != nil {
+			return nil, err
+		}
+		return cur, store.ErrDelete
+	})
+	if dr, ok := err.(errDryRun); ok {
+		return dr.obj, gone, nil
+	}
+	finish(txn, err == nil)
+	if err != nil {
 		return nil, false, err
 	}
-	if len(opts.DryRun) > 0 {
-		return cur, true, nil
+	return out, gone, nil
+}
+
+func deleteDryRun(values []string) (bool, error) {
+	switch {
+	case len(values) == 0:
+		return false, nil
+	case len(values) == 1 && values[0] == metav1.DryRunAll:
+		return true, nil
 	}
-	add := propagationFinalizer(opts)
-	m := accessor(cur)
-	if info == resource.Namespaces || len(m.GetFinalizers()) > 0 || add != "" {
-		out, err := r.markDeleting(info, cur, add, opts.Preconditions)
-		return out, false, err
-	}
-	out, err := r.remove(info, cur)
-	return out, err == nil, err
+	return false, apierrors.NewBadRequest(fmt.Sprintf("Invalid dry run value: %v", values))
 }
 
 func propagationFinalizer(opts metav1.DeleteOptions) string {
@@ -84,31 +118,35 @@ func checkPreconditions(info *resource.Info, cur runtime.Object, pre *metav1.Pre
 }
 
 // markDeleting sets deletionTimestamp (once) and adds finalizer add; a Namespace also turns
-// Terminating. The controllers in this package finish the job.
-func (r *Registry) markDeleting(info *resource.Info, cur runtime.Object, add string, pre *metav1.Preconditions) (runtime.Object, error) {
-	m := accessor(cur)
-	var out runtime.Object
-	_, err := r.store.Update(info, m.GetNamespace(), m.GetName(), func(obj runtime.Object) (runtime.Object, error) {
-		if err := checkPreconditions(info, obj, pre); err != nil {
-			return nil, err
-		}
-		om := accessor(obj)
-		if om.GetDeletionTimestamp() == nil {
-			now := metav1.NewTime(r.now())
-			om.SetDeletionTimestamp(&now)
-			var zero int64
-			om.SetDeletionGracePeriodSeconds(&zero)
-		}
-		if add != "" && !slices.Contains(om.GetFinalizers(), add) {
-			om.SetFinalizers(append(om.GetFinalizers(), add))
-		}
-		if n, ok := obj.(*corev1.Namespace); ok {
-			n.Status.Phase = corev1.NamespaceTerminating
-		}
-		out = obj
-		return obj, nil
-	})
-	return out, err
+// Terminating. The controllers in this package finish the job. Deleting again what is already
+// being deleted writes nothing; for a Namespace it is a conflict, as upstream.
+func (r *Registry) markDeleting(info *resource.Info, obj runtime.Object, add string, dryRun bool) (runtime.Object, error) {
+	om := accessor(obj)
+	changed := false
+	if om.GetDeletionTimestamp() == nil {
+		now := metav1.NewTime(r.now())
+		om.SetDeletionTimestamp(&now)
+		var zero int64
+		om.SetDeletionGracePeriodSeconds(&zero)
+		changed = true
+	} else if info == resource.Namespaces {
+		return nil, apierrors.NewConflict(info.GroupResource(), om.GetName(), fmt.Errorf(
+			"The system is ensuring all content is removed from this namespace.  Upon completion, this namespace will automatically be purged by the system."))
+	}
+	if add != "" && !slices.Contains(om.GetFinalizers(), add) {
+		om.SetFinalizers(append(om.GetFinalizers(), add))
+		changed = true
+	}
+	if n, ok := obj.(*corev1.Namespace); ok {
+		n.Status.Phase = corev1.NamespaceTerminating
+	}
+	switch {
+	case !changed:
+		return nil, store.ErrNoChange
+	case dryRun:
+		return nil, errDryRun{obj}
+	}
+	return obj, nil
 }
 
 // Finalize removes finalizer f from an object; the object goes when it was the last one on an

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -56,6 +57,12 @@ func (r *Registry) watchDeletions(ctx context.Context, kick chan<- struct{}) {
 		if err != nil {
 			time.Sleep(time.Second)
 			continue
+		}
+		// Deletions between the last watcher's end and this one's start were not seen: a pass
+		// looks at everything anyway.
+		select {
+		case kick <- struct{}{}:
+		default:
 		}
 		forwardKicks(ctx, w, kick)
 		w.Stop()
@@ -173,7 +180,7 @@ func (r *Registry) collectGarbage(ctx context.Context) (pending bool, err error)
 				dependents[o.UID] = append(dependents[o.UID], d)
 			}
 		}
-		if !alive && d.meta.DeletionTimestamp == nil {
+		if !alive && d.meta.DeletionTimestamp == nil && r.ownersGone(d) {
 			_, _, err := r.Delete(ctx, d.info, d.meta.Namespace, d.meta.Name, metav1.DeleteOptions{
 				Preconditions: &metav1.Preconditions{UID: ptr(d.meta.UID)}})
 			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
@@ -183,6 +190,11 @@ func (r *Registry) collectGarbage(ctx context.Context) (pending bool, err error)
 	}
 	for _, o := range all {
 		if o.meta.DeletionTimestamp == nil {
+			continue
+		}
+		if len(o.meta.Finalizers) == 0 && o.info != resource.Namespaces {
+			// Finalized but still stored: only data from before deletions were one transaction.
+			errs = append(errs, r.purge(ctx, o))
 			continue
 		}
 		if slices.Contains(o.meta.Finalizers, finalizerOrphan) {
@@ -198,6 +210,38 @@ func (r *Registry) collectGarbage(ctx context.Context) (pending bool, err error)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ownersGone confirms with fresh reads that none of d's owners exists: the pass's list of live
+// objects was read resource by resource, so an owner created during it may be missing from it.
+func (r *Registry) ownersGone(d ref) bool {
+	for _, o := range d.meta.OwnerReferences {
+		gv, err := schema.ParseGroupVersion(o.APIVersion)
+		if err != nil {
+			continue
+		}
+		info, ok := resource.ForKind(schema.GroupKind{Group: gv.Group, Kind: o.Kind})
+		if !ok {
+			continue // a kind podnet does not serve cannot exist here
+		}
+		ns := d.meta.Namespace
+		if !info.Namespaced {
+			ns = ""
+		}
+		obj, err := r.store.Get(info, ns, o.Name)
+		if err == nil && accessor(obj).GetUID() == o.UID || err != nil && !apierrors.IsNotFound(err) {
+			return false
+		}
+	}
+	return true
+}
+
+// purge removes an object whose deletion is complete.
+func (r *Registry) purge(ctx context.Context, o ref) error {
+	_, err := r.Update(ctx, o.info, o.meta.Namespace, o.meta.Name, "", func(cur runtime.Object) (runtime.Object, error) {
+		return cur, nil
+	}, WriteOptions{})
+	return ignoreNotFound(err)
+}
 
 // orphan drops the owner's references from its dependents, then its orphan finalizer.
 func (r *Registry) orphan(ctx context.Context, owner ref, deps []ref) error {

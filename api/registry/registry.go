@@ -231,7 +231,6 @@ type MutateFunc func(cur runtime.Object) (runtime.Object, error)
 // equal to what is stored writes nothing.
 func (r *Registry) Update(ctx context.Context, info *resource.Info, ns, name, subresource string, mutate MutateFunc, opts WriteOptions) (runtime.Object, error) {
 	var txn Txn
-	var removed bool
 	out, err := r.store.Update(info, ns, name, func(cur runtime.Object) (runtime.Object, error) {
 		old := cur.DeepCopyObject()
 		next, err := mutate(cur)
@@ -241,6 +240,19 @@ func (r *Registry) Update(ctx context.Context, info *resource.Info, ns, name, su
 		if next, txn, err = r.admitUpdate(info, ns, name, subresource, next, old); err != nil {
 			return nil, err
 		}
+		if finalized(next) {
+			// The last finalizer of an object being deleted is gone: it goes now, in this same
+			// transaction, releasing what it held instead of what the update reserved.
+			finish(txn, false)
+			txn = nil
+			if opts.DryRun {
+				return nil, errDryRun{next}
+			}
+			if txn, err = r.admitDelete(info, old); err != nil {
+				return nil, err
+			}
+			return next, store.ErrDelete
+		}
 		if same(next, old) {
 			finish(txn, false)
 			txn = nil
@@ -249,9 +261,6 @@ func (r *Registry) Update(ctx context.Context, info *resource.Info, ns, name, su
 		if opts.DryRun {
 			return nil, errDryRun{next}
 		}
-		// The last finalizer of an object being deleted is gone: it goes now.
-		m := accessor(next)
-		removed = m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && !namespaceFinalizing(next)
 		return next, nil
 	})
 	if dr, ok := err.(errDryRun); ok {
@@ -262,10 +271,21 @@ func (r *Registry) Update(ctx context.Context, info *resource.Info, ns, name, su
 	if err != nil {
 		return nil, err
 	}
-	if removed {
-		return r.remove(info, out)
-	}
 	return out, nil
+}
+
+// finalized: an object being deleted whose finalizers are all done (a Namespace also waits for
+// its spec.finalizers, the namespace controller's).
+func finalized(obj runtime.Object) bool {
+	m := accessor(obj)
+	return m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && !namespaceFinalizing(obj)
+}
+
+func (r *Registry) admitDelete(info *resource.Info, old runtime.Object) (Txn, error) {
+	if h := r.hooks[info.GVR]; h != nil {
+		return h.AdmitDelete(old)
+	}
+	return nil, nil
 }
 
 type errDryRun struct{ obj runtime.Object }
@@ -298,7 +318,7 @@ func (r *Registry) admitUpdate(info *resource.Info, ns, name, subresource string
 		}
 	}
 	if rv := m.GetResourceVersion(); rv != "" && rv != om.GetResourceVersion() {
-		return nil, nil, conflict(info, name)
+		return nil, nil, Conflict(info, name)
 	}
 	m.SetResourceVersion(om.GetResourceVersion())
 	// Fields the server owns.
@@ -366,31 +386,13 @@ func newFinalizers(next, old []string) []string {
 	return added
 }
 
-func conflict(info *resource.Info, name string) error {
+// Conflict is the 409 for a write based on a stale resourceVersion.
+func Conflict(info *resource.Info, name string) error {
 	return apierrors.NewConflict(info.GroupResource(), name,
 		fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again"))
 }
 
-// remove deletes an object from the store and releases what hooks hold for it.
-func (r *Registry) remove(info *resource.Info, obj runtime.Object) (runtime.Object, error) {
-	m := accessor(obj)
-	var txn Txn
-	out, err := r.store.Delete(info, m.GetNamespace(), m.GetName(), func(cur runtime.Object) error {
-		if accessor(cur).GetUID() != m.GetUID() {
-			return apierrors.NewNotFound(info.GroupResource(), m.GetName())
-		}
-		if h := r.hooks[info.GVR]; h != nil {
-			var err error
-			txn, err = h.AdmitDelete(cur)
-			return err
-		}
-		return nil
-	})
-	finish(txn, err == nil)
-	return out, err
-}
-
-// namespaceFinalizing: a Namespace also waits for its spec.finalizers (the namespace controller's).
+// namespaceFinalizing: a Namespace with spec.finalizers left.
 func namespaceFinalizing(obj runtime.Object) bool {
 	n, ok := obj.(*corev1.Namespace)
 	return ok && len(n.Spec.Finalizers) > 0

@@ -253,3 +253,72 @@ func TestNamespaceNameLabel(t *testing.T) {
 		t.Errorf("labels %s, want %s", got, want)
 	}
 }
+
+// Removing the last finalizer deletes the object in the same write: watchers see one DELETED,
+// and no crash can leave a finalized object (or a terminating namespace) behind.
+func TestLastFinalizerDeletesInOneWrite(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	if _, err := r.Create(ctx, resource.ConfigMaps, "default", configMap("f", []string{"example.com/hold"}), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, gone, err := r.Delete(ctx, resource.ConfigMaps, "default", "f", metav1.DeleteOptions{}); err != nil || gone {
+		t.Fatalf("delete with a finalizer: gone=%v err=%v", gone, err)
+	}
+	w, err := r.Store().Watch(resource.ConfigMaps, "", r.Store().ResourceVersion())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	if err := r.Finalize(ctx, resource.ConfigMaps, "default", "f", "example.com/hold"); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-w.Events(); e.Type != "DELETED" {
+		t.Fatalf("first event after the last finalizer: %s, want DELETED", e.Type)
+	}
+	if got := state(t, r, "f"); got != "f: gone" {
+		t.Errorf("%s", got)
+	}
+}
+
+// What a crash could leave before deletions were one transaction: a finalized object still
+// stored. A controller pass removes it.
+func TestPassPurgesFinalizedLeftovers(t *testing.T) {
+	r := newRegistry(t)
+	now := metav1.NewTime(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
+	left := configMap("left", nil)
+	left.Namespace, left.UID, left.DeletionTimestamp = "default", "u-left", &now
+	if _, err := r.Store().Create(resource.ConfigMaps, left); err != nil {
+		t.Fatal(err)
+	}
+	passes(r, 1)
+	if got := state(t, r, "left"); got != "left: gone" {
+		t.Errorf("%s", got)
+	}
+}
+
+// The collector confirms an owner is gone with a fresh read before deleting a dependent.
+func TestOwnersGoneReadsTheStore(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	owner, err := r.Create(ctx, resource.ConfigMaps, "default", configMap("owner", nil), WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid := accessor(owner).GetUID()
+	for _, tt := range []struct {
+		name string
+		ref  metav1.OwnerReference
+		want bool
+	}{
+		{"owner exists", metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "owner", UID: uid}, false},
+		{"same name, other uid", metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "owner", UID: "other"}, true},
+		{"no such owner", metav1.OwnerReference{APIVersion: "v1", Kind: "ConfigMap", Name: "nope", UID: "x"}, true},
+		{"kind not served", metav1.OwnerReference{APIVersion: "batch/v1", Kind: "Job", Name: "j", UID: "y"}, true},
+	} {
+		d := ref{info: resource.ConfigMaps, meta: store.Meta{Name: "dep", Namespace: "default", OwnerReferences: []metav1.OwnerReference{tt.ref}}}
+		if got := r.ownersGone(d); got != tt.want {
+			t.Errorf("%s: ownersGone = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}

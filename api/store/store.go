@@ -241,9 +241,6 @@ func (w *writer) put(info *resource.Info, typ watch.EventType, obj, prev runtime
 	// Watchers share the event's objects: they get their own copy, so that callers may keep
 	// changing what the write returned to them.
 	published := obj.DeepCopyObject()
-	if typ == watch.Deleted {
-		prev = published
-	}
 	w.events = append(w.events, &Event{Type: typ, Resource: info, RV: w.rv, Namespace: m.GetNamespace(),
 		Name: m.GetName(), Object: published, Prev: prev})
 	return nil
@@ -277,13 +274,19 @@ func (s *Store) Create(info *resource.Info, obj runtime.Object) (runtime.Object,
 }
 
 // UpdateFunc turns the stored object into its replacement. It runs inside the write transaction,
-// so what it reads cannot change under it. Returning ErrNoChange leaves the object as it is.
+// so what it reads cannot change under it. Returning ErrNoChange leaves the object as it is;
+// returning ErrDelete (with the object's last state) deletes it instead, in the same transaction.
 type UpdateFunc func(cur runtime.Object) (runtime.Object, error)
 
-// ErrNoChange tells Update that the object needs no write.
-var ErrNoChange = errors.New("no change")
+var (
+	// ErrNoChange tells Update that the object needs no write.
+	ErrNoChange = errors.New("no change")
+	// ErrDelete tells Update to delete the object: its last finalizer is gone, say. Deciding and
+	// deleting in one transaction means no crash can leave the decision half done.
+	ErrDelete = errors.New("delete")
+)
 
-// Update replaces an object with what fn makes of it.
+// Update replaces (or, see ErrDelete, deletes) an object with what fn makes of it.
 func (s *Store) Update(info *resource.Info, ns, name string, fn UpdateFunc) (runtime.Object, error) {
 	var out runtime.Object
 	err := s.write(func(w *writer) error {
@@ -292,11 +295,14 @@ func (s *Store) Update(info *resource.Info, ns, name string, fn UpdateFunc) (run
 			return err
 		}
 		next, err := fn(cur.DeepCopyObject())
-		if errors.Is(err, ErrNoChange) {
+		switch {
+		case errors.Is(err, ErrNoChange):
 			out = cur
 			return nil
-		}
-		if err != nil {
+		case errors.Is(err, ErrDelete):
+			out = next
+			return w.put(info, watch.Deleted, next, cur)
+		case err != nil:
 			return err
 		}
 		out = next
@@ -307,21 +313,14 @@ func (s *Store) Update(info *resource.Info, ns, name string, fn UpdateFunc) (run
 
 // Delete removes an object. check, if not nil, sees the stored object first and may refuse.
 func (s *Store) Delete(info *resource.Info, ns, name string, check func(cur runtime.Object) error) (runtime.Object, error) {
-	var out runtime.Object
-	err := s.write(func(w *writer) error {
-		cur, err := w.get(info, ns, name)
-		if err != nil {
-			return err
-		}
+	return s.Update(info, ns, name, func(cur runtime.Object) (runtime.Object, error) {
 		if check != nil {
 			if err := check(cur); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		out = cur
-		return w.put(info, watch.Deleted, cur, cur)
+		return cur, ErrDelete
 	})
-	return out, err
 }
 
 // Meta is the part of an object's metadata the lifecycle controllers work from.

@@ -229,3 +229,42 @@ func TestDeletedEventCarriesLastState(t *testing.T) {
 		t.Fatalf("deleted event %v %+v", e.Type, e.Object)
 	}
 }
+
+// A write commits (and a List can see its resourceVersion) before its event is published: a
+// watch started from that list must not get the event a second time.
+func TestWatchSkipsEventsAtOrBeforeItsStart(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "db"), Options{})
+	s.Create(configmaps, cm("a", "x", "")) // 1
+	w, err := s.Watch(configmaps, "", 2)   // as if a List had seen RV 2 before its event went out
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	s.hub.publish(&Event{Type: watch.Added, Resource: configmaps, RV: 2, Namespace: "a", Name: "late", Object: cm("a", "late", "")})
+	s.Create(configmaps, cm("a", "y", "")) // 2 in the store, published as 2 again: must be skipped too
+	s.Create(configmaps, cm("a", "z", "")) // 3
+	if got, want := eventsOf(t, w, 1), "[ADDED a/z@3]"; got != want {
+		t.Fatalf("events %s, want %s", got, want)
+	}
+}
+
+// Update can delete instead (ErrDelete): one transaction, one DELETED event with the last state.
+func TestUpdateDeleteInstead(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "db"), Options{})
+	s.Create(configmaps, cm("a", "x", "v1"))
+	w, _ := s.Watch(configmaps, "", 1)
+	defer w.Stop()
+	out, err := s.Update(configmaps, "a", "x", func(cur runtime.Object) (runtime.Object, error) {
+		cur.(*corev1.ConfigMap).Data["k"] = "last"
+		return cur, ErrDelete
+	})
+	if err != nil || out.(*corev1.ConfigMap).Data["k"] != "last" {
+		t.Fatalf("Update: %v %v", out, err)
+	}
+	if got, want := eventsOf(t, w, 1), "[DELETED a/x@2]"; got != want {
+		t.Fatalf("events %s, want %s", got, want)
+	}
+	if _, err := s.Get(configmaps, "a", "x"); !apierrors.IsNotFound(err) {
+		t.Fatalf("after delete: %v", err)
+	}
+}

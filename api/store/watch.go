@@ -35,6 +35,10 @@ type Watcher struct {
 	hub  *hub
 	info *resource.Info
 	ns   string
+	// from: the watcher has seen everything up to here. A write can commit (and a list see it)
+	// before its event is published, so a watch from that list's resourceVersion must not get
+	// the event again.
+	from uint64
 	ch   chan *Event
 
 	once sync.Once
@@ -55,7 +59,7 @@ func (w *Watcher) Stop() {
 }
 
 func (w *Watcher) wants(e *Event) bool {
-	return (w.info == nil || e.Resource == w.info) && (w.ns == "" || w.ns == e.Namespace)
+	return e.RV > w.from && (w.info == nil || e.Resource == w.info) && (w.ns == "" || w.ns == e.Namespace)
 }
 
 // hub keeps the recent history and the live watchers.
@@ -142,7 +146,7 @@ func (s *Store) Watch(info *resource.Info, ns string, from uint64) (*Watcher, er
 	if from < h.floor {
 		return nil, apierrors.NewResourceExpired(fmt.Sprintf("too old resource version: %d (%d)", from, h.floor+1))
 	}
-	w := &Watcher{hub: h, info: info, ns: ns}
+	w := &Watcher{hub: h, info: info, ns: ns, from: from}
 	var backlog []*Event
 	for _, e := range h.history(from) {
 		if w.wants(e) {

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -32,6 +33,7 @@ func execKubectl(args []string) int {
 	// execve through /proc/self/fd works with a close-on-exec descriptor: the kernel opens the
 	// file before it closes the descriptors (fexecve(3)).
 	err = unix.Exec(fmt.Sprintf("/proc/self/fd/%d", fd), append([]string{"kubectl"}, args...), os.Environ())
+	runtime.KeepAlive(f) // f's finalizer would close the descriptor before the exec
 	return fail(fmt.Errorf("exec kubectl: %w", err))
 }
 

@@ -31,6 +31,10 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients for the throughput figure")
 	flag.DurationVar(&o.dur, "duration", 5*time.Second, "how long each throughput figure runs")
 	flag.Parse()
+	if o.samples < 1 || o.workers < 1 || o.objects < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -samples, -workers and -objects must be at least 1")
+		os.Exit(2)
+	}
 	var err error
 	if os.Getenv(innerEnv) == "" {
 		err = outer()

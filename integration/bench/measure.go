@@ -21,13 +21,18 @@ func percentiles(d []time.Duration) latency {
 }
 
 func measureLatencies(ctx context.Context, t target, o options) (map[string]latency, error) {
-	ops := map[string]func(i int) error{
-		"create":  func(i int) error { return t.create(ctx, i) },
-		"get":     func(i int) error { return t.get(ctx, i) },
-		"list100": func(int) error { return t.list(ctx) },
+	// A fixed order: each figure runs against the same store size from run to run.
+	ops := []struct {
+		name string
+		op   func(i int) error
+	}{
+		{"create", func(i int) error { return t.create(ctx, i) }},
+		{"get", func(i int) error { return t.get(ctx, i) }},
+		{"list100", func(int) error { return t.list(ctx) }},
 	}
 	out := map[string]latency{}
-	for name, op := range ops {
+	for _, step := range ops {
+		name, op := step.name, step.op
 		d := make([]time.Duration, 0, o.samples)
 		for i := 0; i < o.samples; i++ {
 			start := time.Now()
