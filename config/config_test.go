@@ -85,6 +85,7 @@ network:
   clusterDomain: cluster.local
   nftablesTable: podnet
   nodePortRange: 30000-32767
+  podCIDR: ""
   serviceCIDR: 10.96.0.0/12
 nodeIP: ""
 nodeName: ""
@@ -284,6 +285,7 @@ nftables-table=podnet
 node-ip=
 node-name=
 node-port-range=30000-32767
+pod-cidr=
 run-dir=/run/podnet
 service-cidr=10.96.0.0/12`
 	if g := strings.Join(got, "\n"); g != want {
@@ -309,5 +311,32 @@ func TestDocExample(t *testing.T) {
 	}
 	if got := changedKeys(t, c); got != "" {
 		t.Errorf("doc.go example differs from Default():\n%s", got)
+	}
+}
+
+func TestPodCIDR(t *testing.T) {
+	for _, tc := range []struct {
+		cluster, pod, want, problem string
+	}{
+		{"10.244.0.0/16", "", "10.244.0.0/24", ""},
+		{"10.244.0.0/16", "10.244.7.0/24", "10.244.7.0/24", ""},
+		{"10.244.0.0/25", "", "10.244.0.0/25", ""},
+		{"10.244.0.0/16", "10.245.0.0/24", "", "network.podCIDR: 10.245.0.0/24 is not inside network.clusterCIDR 10.244.0.0/16"},
+		{"10.244.0.0/16", "10.0.0.0/8", "", "network.podCIDR: 10.0.0.0/8 is not inside network.clusterCIDR 10.244.0.0/16"},
+	} {
+		c := Default()
+		c.NodeIP = "192.168.1.2"
+		c.Network.ClusterCIDR, c.Network.PodCIDR = tc.cluster, tc.pod
+		p, err := c.Parse()
+		switch {
+		case tc.problem != "":
+			if err == nil || err.Error() != tc.problem {
+				t.Errorf("%s in %s: %v, want %s", tc.pod, tc.cluster, err, tc.problem)
+			}
+		case err != nil:
+			t.Errorf("%s in %s: %v", tc.pod, tc.cluster, err)
+		case p.PodCIDR.String() != tc.want:
+			t.Errorf("%s in %s: podCIDR %s, want %s", tc.pod, tc.cluster, p.PodCIDR, tc.want)
+		}
 	}
 }

@@ -19,6 +19,7 @@
 //	  port: 6443                    # served on the node IP and on 127.0.0.1
 //	network:
 //	  clusterCIDR: 10.244.0.0/16    # pod addresses
+//	  podCIDR: ""                   # this node's range; "" = the first /24 of clusterCIDR
 //	  serviceCIDR: 10.96.0.0/12     # ClusterIPs; its first address is the kubernetes service
 //	  clusterDNS: 10.96.0.10        # kube-dns ClusterIP, inside serviceCIDR
 //	  nodePortRange: 30000-32767

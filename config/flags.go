@@ -41,6 +41,8 @@ var flagSpecs = []flagSpec{
 		func(c *Config) *int { return &c.API.Port }, (*pflag.FlagSet).IntVar),
 	bind("cluster-cidr", "CIDR pod addresses are allocated from",
 		func(c *Config) *string { return &c.Network.ClusterCIDR }, (*pflag.FlagSet).StringVar),
+	bind("pod-cidr", "this node's pod range inside the cluster CIDR (default: its first /24)",
+		func(c *Config) *string { return &c.Network.PodCIDR }, (*pflag.FlagSet).StringVar),
 	bind("service-cidr", "CIDR ClusterIPs are allocated from",
 		func(c *Config) *string { return &c.Network.ServiceCIDR }, (*pflag.FlagSet).StringVar),
 	bind("cluster-dns", "ClusterIP of the cluster DNS service, inside the service CIDR",

@@ -19,6 +19,7 @@ type Parsed struct {
 	// NodeIP is the zero Addr while the node IP is still to be detected (before Complete).
 	NodeIP        netip.Addr
 	ClusterCIDR   netip.Prefix
+	PodCIDR       netip.Prefix
 	ServiceCIDR   netip.Prefix
 	ClusterDNS    netip.Addr
 	NodePortRange PortRange
@@ -138,6 +139,7 @@ func (c Config) checkNode(p *problems, out *Parsed) {
 func (c Config) checkNetwork(p *problems, out *Parsed) {
 	n := c.Network
 	out.ClusterCIDR = parseCIDRv4(p, "network.clusterCIDR", n.ClusterCIDR)
+	out.PodCIDR = podCIDR(p, n.PodCIDR, out.ClusterCIDR)
 	out.ServiceCIDR = parseCIDRv4(p, "network.serviceCIDR", n.ServiceCIDR)
 	out.ClusterDNS = parseIPv4(p, "network.clusterDNS", n.ClusterDNS)
 	checkServiceCIDRSize(p, out.ServiceCIDR)
@@ -155,6 +157,23 @@ func (c Config) checkNetwork(p *problems, out *Parsed) {
 	if !nftIdentifier.MatchString(n.NFTablesTable) {
 		p.add("network.nftablesTable", "invalid table name %q: must start with a letter and hold only letters, digits, '_' and '-' (at most 64)", n.NFTablesTable)
 	}
+}
+
+// podCIDR is the configured node range, or the first /24 of the cluster range (the whole
+// cluster range when it is already /24 or smaller). It must lie inside the cluster range.
+func podCIDR(p *problems, s string, cluster netip.Prefix) netip.Prefix {
+	if s == "" {
+		if !cluster.IsValid() {
+			return netip.Prefix{}
+		}
+		bits := max(cluster.Bits(), 24)
+		return netip.PrefixFrom(cluster.Addr(), bits).Masked()
+	}
+	pod := parseCIDRv4(p, "network.podCIDR", s)
+	if pod.IsValid() && cluster.IsValid() && (pod.Bits() < cluster.Bits() || !cluster.Contains(pod.Addr())) {
+		p.add("network.podCIDR", "%s is not inside network.clusterCIDR %s", pod, cluster)
+	}
+	return pod
 }
 
 var nftIdentifier = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{0,63}$`)

@@ -119,7 +119,7 @@ func serve(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	nodeStatus := node.NewStatus(reg, node.Config{
-		Name: cfg.NodeName, IP: parsed.NodeIP, PodCIDR: parsed.ClusterCIDR, Host: node.SystemInfo(),
+		Name: cfg.NodeName, IP: parsed.NodeIP, PodCIDR: parsed.PodCIDR, Host: node.SystemInfo(),
 		KubeletVersion: version.KubernetesVersion, RuntimeVersion: "podnet://" + version.Version, Logger: log,
 	})
 	if err := nodeStatus.Register(ctx); err != nil {
