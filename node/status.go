@@ -79,6 +79,9 @@ type Config struct {
 	RuntimeVersion string
 	// Interval between heartbeats (kubelet's nodeStatusUpdateFrequency is 10 s).
 	Interval time.Duration
+	// NetworkReady reports whether pods can get networking (the CNI plugins' STATUS); nil means
+	// always. While it fails, the Node is not Ready, as kubelet reports it.
+	NetworkReady func(ctx context.Context) error
 	Logger   *slog.Logger
 	Now      func() time.Time
 }
@@ -129,9 +132,10 @@ func (s *Status) Run(ctx context.Context) {
 }
 
 func (s *Status) report(ctx context.Context) error {
+	netErr := s.networkReady(ctx)
 	_, err := s.reg.Update(ctx, apiresource.Nodes, "", s.cfg.Name, "status", func(cur k8sruntime.Object) (k8sruntime.Object, error) {
 		n := cur.(*corev1.Node)
-		n.Status = s.status(n.Status.Conditions)
+		n.Status = s.status(n.Status.Conditions, netErr)
 		return n, nil
 	}, registry.WriteOptions{})
 	if apierrors.IsNotFound(err) { // deleted by a user: register again, as the kubelet does
@@ -147,12 +151,29 @@ func (s *Status) node() *corev1.Node {
 			"beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": runtime.GOARCH,
 		}},
 		Spec:   corev1.NodeSpec{PodCIDR: s.cfg.PodCIDR.String(), PodCIDRs: []string{s.cfg.PodCIDR.String()}},
-		Status: s.status(nil),
+		Status: s.status(nil, s.networkReady(context.Background())),
 	}
 }
 
+func (s *Status) networkReady(ctx context.Context) error {
+	if s.cfg.NetworkReady == nil {
+		return nil
+	}
+	return s.cfg.NetworkReady(ctx)
+}
+
+// readyCondition is kubelet's Ready condition: True, or False with kubelet's words for a network
+// that is not ready.
+func readyCondition(prev []corev1.NodeCondition, netErr error, now metav1.Time) corev1.NodeCondition {
+	if netErr != nil {
+		return condition(prev, corev1.NodeReady, corev1.ConditionFalse, "KubeletNotReady",
+			"container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: "+netErr.Error(), now)
+	}
+	return condition(prev, corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status", now)
+}
+
 // status is the full node status; conditions keep their lastTransitionTime while unchanged.
-func (s *Status) status(prev []corev1.NodeCondition) corev1.NodeStatus {
+func (s *Status) status(prev []corev1.NodeCondition, netErr error) corev1.NodeStatus {
 	h := s.cfg.Host
 	capacity := corev1.ResourceList{
 		corev1.ResourceCPU:    *resource.NewQuantity(int64(h.CPUs), resource.DecimalSI),
@@ -167,7 +188,7 @@ func (s *Status) status(prev []corev1.NodeCondition) corev1.NodeStatus {
 			condition(prev, corev1.NodeMemoryPressure, corev1.ConditionFalse, "KubeletHasSufficientMemory", "kubelet has sufficient memory available", now),
 			condition(prev, corev1.NodeDiskPressure, corev1.ConditionFalse, "KubeletHasNoDiskPressure", "kubelet has no disk pressure", now),
 			condition(prev, corev1.NodePIDPressure, corev1.ConditionFalse, "KubeletHasSufficientPID", "kubelet has sufficient PID available", now),
-			condition(prev, corev1.NodeReady, corev1.ConditionTrue, "KubeletReady", "kubelet is posting ready status", now),
+			readyCondition(prev, netErr, now),
 		},
 		Addresses: []corev1.NodeAddress{
 			{Type: corev1.NodeInternalIP, Address: s.cfg.IP.String()},

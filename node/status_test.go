@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -103,5 +104,36 @@ func TestHostParsers(t *testing.T) {
 		if got := tc.got(tc.in); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// While the network plugins fail STATUS, the Node is not Ready, in kubelet's words.
+func TestNetworkNotReady(t *testing.T) {
+	now := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
+	s, reg := newStatus(t, &now)
+	netErr := errors.New("netplug: range 10.244.0.0/24 is exhausted")
+	s.cfg.NetworkReady = func(context.Context) error { return netErr }
+	ctx := context.Background()
+	if err := s.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ready := func() string {
+		for _, c := range getNode(t, reg).Status.Conditions {
+			if c.Type == corev1.NodeReady {
+				return fmt.Sprintf("%s %s: %s", c.Status, c.Reason, c.Message)
+			}
+		}
+		return ""
+	}
+	if got, want := ready(), "False KubeletNotReady: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: netplug: range 10.244.0.0/24 is exhausted"; got != want {
+		t.Errorf("not ready:\ngot  %s\nwant %s", got, want)
+	}
+	netErr = nil
+	now = now.Add(10 * time.Second)
+	if err := s.report(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ready(), "True KubeletReady: kubelet is posting ready status"; got != want {
+		t.Errorf("ready again: got %s, want %s", got, want)
 	}
 }
