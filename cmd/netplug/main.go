@@ -1,0 +1,13 @@
+// Command netplug is podnet's CNI plugin; its logic lives in package netplug.
+package main
+
+import (
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/podnet/podnet/netplug"
+)
+
+func main() {
+	p := &netplug.Plugin{NewFirewall: func(*netplug.Config) (netplug.Firewall, error) { return &netplug.NftFirewall{}, nil }}
+	skel.PluginMainFuncs(p.Funcs(), netplug.SupportedVersions, "netplug: podnet's bridge CNI plugin")
+}

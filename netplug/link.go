@@ -1,0 +1,140 @@
+package netplug
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
+	"github.com/vishvananda/netlink"
+)
+
+// VethPrefix starts the name of every host-side veth netplug makes.
+const VethPrefix = "pn"
+
+// HostVethName is the host-side veth name of an attachment: "pn" and 13 hex
+// digits of sha256(containerID/ifname), 15 characters, the kernel's limit.
+func HostVethName(containerID, ifName string) string {
+	sum := sha256.Sum256([]byte(containerID + "/" + ifName))
+	return VethPrefix + hex.EncodeToString(sum[:])[:13]
+}
+
+func isNotFound(err error) bool {
+	var lnf netlink.LinkNotFoundError
+	return errors.As(err, &lnf) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENOENT)
+}
+
+// ensureBridge returns the bridge named name, creating it with the gateway
+// address when missing, and sets it up. Concurrent callers are fine: an
+// EEXIST from a racing creator is taken as success.
+func ensureBridge(name string, gw netip.Addr, prefix netip.Prefix, mtu int) (*netlink.Bridge, error) {
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil && !isNotFound(err) {
+		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
+	}
+	if err != nil {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = name
+		attrs.MTU = mtu
+		br := &netlink.Bridge{LinkAttrs: attrs}
+		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return nil, fmt.Errorf("create bridge %s: %w", name, err)
+		}
+		if l, err = netlinksafe.LinkByName(name); err != nil {
+			return nil, fmt.Errorf("look up bridge %s: %w", name, err)
+		}
+	}
+	br, ok := l.(*netlink.Bridge)
+	if !ok {
+		return nil, fmt.Errorf("%s exists and is a %s, not a bridge", name, l.Type())
+	}
+	addr := &netlink.Addr{IPNet: &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(prefix.Bits(), 32)}}
+	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return nil, fmt.Errorf("add %s to bridge %s: %w", addr.IPNet, name, err)
+	}
+	if br.Attrs().Flags&net.FlagUp == 0 {
+		if err := netlink.LinkSetUp(br); err != nil {
+			return nil, fmt.Errorf("set bridge %s up: %w", name, err)
+		}
+	}
+	return br, nil
+}
+
+// uplinkMTU is the MTU of the interface of the IPv4 default route, or 1500
+// when there is none.
+func uplinkMTU() (int, error) {
+	routes, err := netlinksafe.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: syscall.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return 0, fmt.Errorf("list routes: %w", err)
+	}
+	for _, r := range routes {
+		if (r.Dst == nil || r.Dst.IP.IsUnspecified() && isZeroMask(r.Dst.Mask)) && r.LinkIndex > 0 {
+			l, err := netlink.LinkByIndex(r.LinkIndex)
+			if err != nil {
+				return 0, fmt.Errorf("look up uplink %d: %w", r.LinkIndex, err)
+			}
+			return l.Attrs().MTU, nil
+		}
+	}
+	return 1500, nil
+}
+
+func isZeroMask(m net.IPMask) bool {
+	ones, _ := m.Size()
+	return ones == 0
+}
+
+// deleteLink deletes the link name; a missing link is success.
+func deleteLink(name string) error {
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("look up %s: %w", name, err)
+	}
+	if err := netlink.LinkDel(l); err != nil && !isNotFound(err) {
+		return fmt.Errorf("delete %s: %w", name, err)
+	}
+	return nil
+}
+
+// ourVeths lists the host-side veths netplug made (pn + 13 hex digits)
+// that are ports of bridge or of no bridge (a crash can leave one
+// unattached); bridge "" means any.
+func ourVeths(bridge string) ([]string, error) {
+	links, err := netlinksafe.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list links: %w", err)
+	}
+	brIndex := -1
+	for _, l := range links {
+		if l.Attrs().Name == bridge {
+			brIndex = l.Attrs().Index
+		}
+	}
+	var names []string
+	for _, l := range links {
+		m := l.Attrs().MasterIndex
+		if bridge != "" && m != 0 && m != brIndex {
+			continue
+		}
+		if n := l.Attrs().Name; isVethName(n) && l.Type() == "veth" {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+func isVethName(n string) bool {
+	if len(n) != 15 || !strings.HasPrefix(n, VethPrefix) {
+		return false
+	}
+	_, err := hex.DecodeString(n[2:14])
+	return err == nil && strings.Trim(n[14:], "0123456789abcdef") == ""
+}
