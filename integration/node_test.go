@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -48,6 +50,15 @@ func TestBootstrapObjects(t *testing.T) {
 	equal(t, "kubernetes endpoints", must(t, k, "", "get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}"),
 		n.NodeIP().String()+":6443")
 	equal(t, "kubernetes service", must(t, k, "", "get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].port}"), "10.96.0.1 443")
+	// The Node is Ready only while the CNI plugins answer STATUS: podnet wrote the default netplug
+	// conflist for the node's pod range, and netplug made the bridge.
+	conf, err := os.ReadFile(filepath.Join(n.DataDir(), "cni", "net.d", "10-podnet.conflist"))
+	if err != nil || !strings.Contains(string(conf), `"subnet": "10.244.0.0/24"`) && !strings.Contains(string(conf), `"subnet":"10.244.0.0/24"`) {
+		t.Errorf("default conflist: %v\n%s", err, conf)
+	}
+	if out, _, err := n.RunNode("ip", "-o", "link", "show", "podnet0"); err != nil || !strings.Contains(out, "podnet0") {
+		t.Errorf("bridge podnet0 in the node's namespace: %v %s", err, out)
+	}
 	desc := must(t, k, "", "describe", "svc", "kubernetes")
 	if !regexp.MustCompile(`(?m)^Endpoints:\s+` + regexp.QuoteMeta(n.NodeIP().String()) + `:6443$`).MatchString(desc) {
 		t.Errorf("describe svc kubernetes does not show the API endpoint:\n%s", desc)

@@ -29,6 +29,7 @@ import (
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/cni"
 	"github.com/podnet/podnet/config"
 	"github.com/podnet/podnet/node"
 	"github.com/podnet/podnet/services/allocator"
@@ -118,9 +119,14 @@ func serve(ctx context.Context, cfg config.Config) error {
 	}); err != nil {
 		return err
 	}
+	network, err := newNetwork(ctx, cfg, parsed, log)
+	if err != nil {
+		return err
+	}
 	nodeStatus := node.NewStatus(reg, node.Config{
 		Name: cfg.NodeName, IP: parsed.NodeIP, PodCIDR: parsed.PodCIDR, Host: node.SystemInfo(),
 		KubeletVersion: version.KubernetesVersion, RuntimeVersion: "podnet://" + version.Version, Logger: log,
+		NetworkReady: network.Status,
 	})
 	if err := nodeStatus.Register(ctx); err != nil {
 		return err
@@ -220,4 +226,27 @@ func goVersion() string { return runtime.Version() }
 func apiDNSNames(nodeName, domain string) []string {
 	return []string{"localhost", nodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 		"kubernetes.default.svc." + domain}
+}
+
+// newNetwork loads the CNI network (writing the default netplug conflist for the node's pod range
+// when none is configured) and collects what a crash left behind: no sandbox survives a daemon
+// start yet, so every attachment in podnet's private cache is garbage.
+func newNetwork(ctx context.Context, cfg config.Config, p config.Parsed, log *slog.Logger) (*cni.Network, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(cfg.DataDir, "cni")
+	n, err := cni.New(cni.Config{
+		ConfDir: cfg.CNIConfDir(), BinDirs: cni.BinDirs(exe, cfg.CNI.BinDirs), CacheDir: filepath.Join(dir, "cache"),
+		PodCIDR: p.PodCIDR, Bridge: cfg.Network.Bridge, DataDir: filepath.Join(dir, "netplug"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("pod network", "network", n.Name(), "conflist", n.File())
+	if err := n.GC(ctx, nil); err != nil {
+		log.Warn("CNI garbage collection at start failed", "err", err)
+	}
+	return n, nil
 }

@@ -14,12 +14,13 @@ import (
 )
 
 type options struct {
-	podnet  string
-	etcd    string
-	objects int
-	samples int
-	workers int
-	dur     time.Duration
+	podnet    string
+	etcd      string
+	objects   int
+	samples   int
+	workers   int
+	dur       time.Duration
+	cniCycles int
 }
 
 func main() {
@@ -30,6 +31,7 @@ func main() {
 	flag.IntVar(&o.samples, "samples", 2000, "sequential requests per latency figure")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients for the throughput figure")
 	flag.DurationVar(&o.dur, "duration", 5*time.Second, "how long each throughput figure runs")
+	flag.IntVar(&o.cniCycles, "cni-cycles", 200, "CNI ADD/DEL cycles per plugin chain")
 	flag.Parse()
 	if o.samples < 1 || o.workers < 1 || o.objects < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -samples, -workers and -objects must be at least 1")
@@ -138,6 +140,17 @@ func inner(o options) error {
 		rows = append(rows, r)
 	}
 	printTable(o, peer, rows)
+
+	dirs, err := pluginDirs(o.podnet)
+	if err != nil {
+		return err
+	}
+	cniLat, err := benchCNI(ctx, dirs, filepath.Join(tmp, "cni"), o.cniCycles)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nCNI: one attachment added and deleted %d times; peer: Debian's reference bridge + host-local plugins\n\n", o.cniCycles)
+	printRows("netplug", "reference", cniRows(cniLat))
 	return nil
 }
 
@@ -188,8 +201,12 @@ func printTable(o options, peer target, rows []row) {
 		peerName = "etcd " + etcdVersion(o.etcd)
 	}
 	fmt.Printf("peer: %s, the store under kube-apiserver, driven through its JSON gateway; objects are the same Service JSON\n\n", peerName)
+	printRows("podnet", "peer", rows)
+}
+
+func printRows(ours, peer string, rows []row) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "metric\tpodnet\tpeer\tgoal")
+	fmt.Fprintf(tw, "metric\t%s\t%s\tgoal\n", ours, peer)
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.metric, r.podnet, r.peer, r.goal)
 	}
