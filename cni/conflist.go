@@ -117,10 +117,12 @@ func loadFile(f string) (*libcni.NetworkConfigList, error) {
 	if filepath.Ext(f) == ".conflist" {
 		l, err = libcni.NetworkConfFromFile(f)
 	} else {
+		// Single-plugin .conf/.json files are deprecated in libcni but still read by kubelet and
+		// containerd, so users' existing configurations keep working here too.
 		var c *libcni.PluginConfig
-		c, err = libcni.ConfFromFile(f)
+		c, err = libcni.ConfFromFile(f) //lint:ignore SA1019 see above
 		if err == nil {
-			l, err = libcni.ConfListFromConf(c)
+			l, err = libcni.ConfListFromConf(c) //lint:ignore SA1019 see above
 		}
 	}
 	if err != nil {

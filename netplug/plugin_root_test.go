@@ -162,8 +162,7 @@ func TestStatusExhausted(t *testing.T) {
 func TestHostPort(t *testing.T) {
 	n := newNode(t, "")
 	p := newNS(t)
-	var res error
-	res = n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error {
+	res := n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error {
 		r := rt("web", p.Path())
 		r.CapabilityArgs = map[string]any{"portMappings": []map[string]any{{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}}}
 		_, err := c.AddNetworkList(ctx, n.list, r)
