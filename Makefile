@@ -50,7 +50,10 @@ unit:
 integration:
 	PODNET_INTEGRATION=1 $(GO) test -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
 
+# A node needs br_netfilter (Service DNAT between pods on one bridge), as kubeadm's prerequisites
+# say; netplug reports the node not ready without it rather than loading it itself.
 run: deps build
+	@modprobe br_netfilter 2>/dev/null || echo "make run: could not load br_netfilter; the node will not be Ready" >&2
 	bin/podnet serve $(ARGS)
 
 bench: build

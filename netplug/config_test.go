@@ -1,6 +1,9 @@
 package netplug
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"net/netip"
 	"testing"
 
@@ -72,6 +75,47 @@ func TestHostVethName(t *testing.T) {
 	for _, n := range []string{"pn", "podnet0", "pnzzzzzzzzzzzzz", "pn0123456789abcd"} {
 		if isVethName(n) {
 			t.Fatalf("isVethName(%q) = true", n)
+		}
+	}
+}
+
+// Without br_netfilter the plugin is not available (STATUS and ADD say so, with what to do);
+// other sysctl failures are internal errors.
+func TestNodeSysctls(t *testing.T) {
+	missing := &fs.PathError{Op: "open", Path: "/proc/sys/net/bridge/bridge-nf-call-iptables", Err: fs.ErrNotExist}
+	for _, tc := range []struct {
+		name string
+		fail map[string]error
+		want string
+	}{
+		{"all set", nil, "<nil>"},
+		{"no br_netfilter", map[string]error{"net.bridge.bridge-nf-call-iptables": missing},
+			"code 50: the br_netfilter kernel module is not loaded (load it with: modprobe br_netfilter): open /proc/sys/net/bridge/bridge-nf-call-iptables: file does not exist"},
+		{"read-only /proc", map[string]error{"net.ipv4.ip_forward": fs.ErrPermission},
+			"code 999: cannot set node sysctls: permission denied"},
+	} {
+		var set []string
+		p := &Plugin{Sysctl: func(name, value string) error {
+			if err := tc.fail[name]; err != nil {
+				return err
+			}
+			set = append(set, name+"="+value)
+			return nil
+		}}
+		got := "<nil>"
+		if err := p.nodeSysctls(); err != nil {
+			var ce *types.Error
+			if errors.As(err, &ce) {
+				got = fmt.Sprintf("code %d: %s: %s", ce.Code, ce.Msg, ce.Details)
+			} else {
+				got = err.Error()
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%s: %s\nwant %s", tc.name, got, tc.want)
+		}
+		if tc.fail == nil && fmt.Sprint(set) != "[net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1]" {
+			t.Errorf("%s: set %v", tc.name, set)
 		}
 	}
 }

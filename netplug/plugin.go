@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -47,6 +49,25 @@ var SupportedVersions = version.PluginSupports("0.4.0", "1.0.0", "1.1.0")
 // Funcs returns the plugin's verbs for skel.PluginMainFuncs.
 func (p *Plugin) Funcs() skel.CNIFuncs {
 	return skel.CNIFuncs{Add: p.Add, Check: p.Check, Del: p.Del, GC: p.GC, Status: p.Status}
+}
+
+// nodeSysctls turns on forwarding and makes bridged traffic pass through nftables, so that Service
+// DNAT works between pods on the same bridge. The second exists only with the br_netfilter module
+// loaded, which a plugin must not load itself (it changes every bridge on the host): its absence is
+// reported as the plugin not being available, with what to do.
+func (p *Plugin) nodeSysctls() error {
+	for _, s := range [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"}} {
+		err := p.sysctl(s[0], s[1])
+		switch {
+		case err == nil:
+		case errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(s[0], "net.bridge."):
+			return types.NewError(types.ErrPluginNotAvailable,
+				"the br_netfilter kernel module is not loaded (load it with: modprobe br_netfilter)", err.Error())
+		default:
+			return internal("cannot set node sysctls", err)
+		}
+	}
+	return nil
 }
 
 func (p *Plugin) sysctl(name, value string) error {
@@ -101,10 +122,8 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 	}
 	defer netns.Close()
 
-	for _, s := range [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"}} {
-		if err := p.sysctl(s[0], s[1]); err != nil {
-			return internal("cannot set node sysctls", err)
-		}
+	if err := p.nodeSysctls(); err != nil {
+		return err
 	}
 	// nftables work (separate nft processes) runs alongside the netlink work.
 	type fwResult struct {
@@ -466,6 +485,9 @@ func (p *Plugin) Status(args *skel.CmdArgs) error {
 	}
 	if _, err := ensureBridge(cfg.Bridge, cfg.GatewayIP, cfg.Prefix, mtu); err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "cannot make the bridge", err.Error())
+	}
+	if err := p.nodeSysctls(); err != nil {
+		return err
 	}
 	store, err := OpenStore(cfg.DataDir, cfg.Name)
 	if err != nil {
