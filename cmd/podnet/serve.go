@@ -51,12 +51,13 @@ func newServeCommand() *cobra.Command {
 			if err := cfg.Complete(config.NetlinkDetector{}); err != nil {
 				return err
 			}
-			if err := cfg.Validate(); err != nil {
+			parsed, err := cfg.Parse() // the one validation pass
+			if err != nil {
 				return fmt.Errorf("invalid configuration:\n%w", err)
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			return serve(ctx, cfg)
+			return serve(ctx, cfg, parsed)
 		},
 	}
 	cmd.Flags().StringVar(&configFile, "config", "", "YAML configuration file (flags override it)")
@@ -65,12 +66,8 @@ func newServeCommand() *cobra.Command {
 }
 
 // serve runs the node until ctx ends.
-func serve(ctx context.Context, cfg config.Config) error {
+func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 	log := cfg.Logger(os.Stderr)
-	parsed, err := cfg.Parse()
-	if err != nil {
-		return err
-	}
 	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("make %s: %w", dir, err)
