@@ -104,10 +104,26 @@ func deleteLink(name string) error {
 	return nil
 }
 
+// hostVeth is a host-side veth named as netplug names them; onBridge says it
+// is a port of the bridge asked for (false: a port of no bridge).
+type hostVeth struct {
+	name     string
+	onBridge bool
+}
+
 // ourVeths lists the host-side veths netplug made (pn + 13 hex digits)
 // that are ports of bridge or of no bridge (a crash can leave one
 // unattached); bridge "" means any.
 func ourVeths(bridge string) ([]string, error) {
+	vs, err := bridgeVeths(bridge)
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.name
+	}
+	return names, err
+}
+
+func bridgeVeths(bridge string) ([]hostVeth, error) {
 	links, err := netlinksafe.LinkList()
 	if err != nil {
 		return nil, fmt.Errorf("list links: %w", err)
@@ -118,17 +134,17 @@ func ourVeths(bridge string) ([]string, error) {
 			brIndex = l.Attrs().Index
 		}
 	}
-	var names []string
+	var out []hostVeth
 	for _, l := range links {
 		m := l.Attrs().MasterIndex
 		if bridge != "" && m != 0 && m != brIndex {
 			continue
 		}
 		if n := l.Attrs().Name; isVethName(n) && l.Type() == "veth" {
-			names = append(names, n)
+			out = append(out, hostVeth{name: n, onBridge: m != 0})
 		}
 	}
-	return names, nil
+	return out, nil
 }
 
 func isVethName(n string) bool {

@@ -427,10 +427,15 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 		if err != nil {
 			return err
 		}
+		// A veth on no bridge may be another network's, mid-ADD or left by its crash: only the
+		// ones of attachments this network reserved are ours to remove.
+		owned := map[string]bool{}
 		changed := false
 		for ip, o := range sf.Reservations {
+			owned[HostVethName(o.ContainerID, o.IfName)] = true
 			if !valid[o] {
 				delete(sf.Reservations, ip)
+				delete(sf.HostPorts, o.ContainerID)
 				changed = true
 			}
 		}
@@ -439,15 +444,16 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 				return err
 			}
 		}
-		veths, err := ourVeths(cfg.Bridge)
+		veths, err := bridgeVeths(cfg.Bridge)
 		if err != nil {
 			return err
 		}
 		for _, v := range veths {
-			if !validVeths[v] {
-				if err := deleteLink(v); err != nil {
-					errs = append(errs, err)
-				}
+			if validVeths[v.name] || !v.onBridge && !owned[v.name] {
+				continue
+			}
+			if err := deleteLink(v.name); err != nil {
+				errs = append(errs, err)
 			}
 		}
 		return nil

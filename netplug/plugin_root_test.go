@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,4 +369,42 @@ func TestSpecVersionsAndErrors(t *testing.T) {
 			t.Fatalf("ADD = %#v", err)
 		}
 	})
+}
+
+// GC removes this network's leftovers only: a veth on no bridge that this network never reserved
+// belongs to another network (mid-ADD, or left by its crash) and stays.
+func TestGCLeavesOtherNetworksVeths(t *testing.T) {
+	n := newNode(t, "")
+	p := newNS(t)
+	n.mustAdd("mine", p)
+	foreign := HostVethName("theirs", "eth0")
+	leftover := HostVethName("mine", "eth1") // ours: reserved below, then its ADD "crashed"
+	s, err := OpenStore(n.dataDir, "podnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Allocate(netip.MustParsePrefix("10.244.0.0/24"), netip.MustParseAddr("10.244.0.1"), Owner{ContainerID: "mine", IfName: "eth1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ns.Do(func(ns.NetNS) error {
+		for i, name := range []string{foreign, leftover} {
+			attrs := netlink.NewLinkAttrs()
+			attrs.Name = name
+			if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: fmt.Sprint("peer", i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.gc(n.cacheDir); err != nil { // nothing is valid any more
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(n.veths()), fmt.Sprintf("[%s]", foreign); got != want {
+		t.Errorf("veths after GC: %s, want %s", got, want)
+	}
+	if got := fmt.Sprint(n.reservations()); got != "[]" {
+		t.Errorf("reservations after GC: %s", got)
+	}
 }
