@@ -119,3 +119,16 @@ func TestNodeSysctls(t *testing.T) {
 		}
 	}
 }
+
+func TestTableFor(t *testing.T) {
+	for _, tc := range []struct{ network, want string }{
+		{"podnet", "netplug-podnet"},
+		{"k8s-pod-network", "netplug-k8s-pod-network"},
+		{"my.net", "netplug-my_net-21e804751d4624c3"},
+		{"my_net", "netplug-my_net"},
+	} {
+		if got := TableFor(tc.network); got != tc.want {
+			t.Errorf("TableFor(%q) = %q, want %q", tc.network, got, tc.want)
+		}
+	}
+}

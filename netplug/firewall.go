@@ -2,11 +2,13 @@ package netplug
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net/netip"
 	"os/exec"
 	"strings"
 	"sync"
+	"unicode"
 
 	"sigs.k8s.io/knftables"
 
@@ -110,4 +112,25 @@ func (f *NftFirewall) GC(ctx context.Context, valid map[string]bool) error {
 		return err
 	}
 	return r.GC(ctx, valid)
+}
+
+// TableFor is the nftables table of one network: "netplug-<name>". Each network owns a table, so
+// that two netplug networks never overwrite each other's masquerade rule or, in GC, drop each
+// other's hostPort rules. Characters nftables does not allow in a name are replaced; when that
+// (or truncation) happened, a hash of the real name keeps names apart.
+func TableFor(network string) string {
+	var b strings.Builder
+	for _, r := range network {
+		if r < 0x80 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	name := "netplug-" + b.String()
+	if b.String() != network || len(name) > 64 {
+		sum := sha256.Sum256([]byte(network))
+		name = fmt.Sprintf("%.47s-%x", name, sum[:8])
+	}
+	return name
 }

@@ -408,3 +408,46 @@ func TestGCLeavesOtherNetworksVeths(t *testing.T) {
 		t.Errorf("reservations after GC: %s", got)
 	}
 }
+
+// Two netplug networks on one node each keep their own masquerade rule and hostPort rules: GC of
+// one leaves the other's alone (each network has a table of its own).
+func TestNetworksKeepTheirOwnRules(t *testing.T) {
+	n := newNode(t, "")
+	other, err := libcni.ConfListFromBytes([]byte(fmt.Sprintf(`{"cniVersion":"1.1.0","name":"other","plugins":[{"type":"netplug",
+		"bridge":"pnother0","subnet":"10.245.0.0/24","dataDir":%q,"capabilities":{"portMappings":true}}]}`, n.dataDir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa, pb := newNS(t), newNS(t)
+	withPort := func(id string, pod ns.NetNS, port int) *libcni.RuntimeConf {
+		r := rt(id, pod.Path())
+		r.CapabilityArgs = map[string]any{"portMappings": []map[string]any{{"hostPort": port, "containerPort": 80, "protocol": "tcp"}}}
+		return r
+	}
+	if err := n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error {
+		if _, err := c.AddNetworkList(ctx, n.list, withPort("a", pa, 8081)); err != nil {
+			return err
+		}
+		if _, err := c.AddNetworkList(ctx, other, withPort("b", pb, 8082)); err != nil {
+			return err
+		}
+		// GC of the first network with nothing valid: only its own attachment goes.
+		return c.GCNetworkList(ctx, n.list, &libcni.GCArgs{})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	rs := n.nftRuleset()
+	for _, want := range []string{"table ip netplug-podnet", "table ip netplug-other", "ip saddr 10.244.0.0/24", "ip saddr 10.245.0.0/24", "dport 8082"} {
+		if !strings.Contains(rs, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, rs)
+		}
+	}
+	if strings.Contains(rs, "dport 8081") {
+		t.Errorf("GC of network podnet left its hostPort rule:\n%s", rs)
+	}
+	if err := n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error {
+		return c.DelNetworkList(ctx, other, withPort("b", pb, 8082))
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,6 +8,8 @@ import (
 )
 
 func main() {
-	p := &netplug.Plugin{NewFirewall: func(*netplug.Config) (netplug.Firewall, error) { return &netplug.NftFirewall{}, nil }}
+	p := &netplug.Plugin{NewFirewall: func(cfg *netplug.Config) (netplug.Firewall, error) {
+		return &netplug.NftFirewall{Table: netplug.TableFor(cfg.Name)}, nil
+	}}
 	skel.PluginMainFuncs(p.Funcs(), netplug.SupportedVersions, "netplug: podnet's bridge CNI plugin")
 }
