@@ -42,11 +42,13 @@ build:
 
 test: deps build unit integration
 
+# PODNET_INTEGRATION=1 turns every root test's "skip when not root (or nft, or the reference
+# plugins, is missing)" into a failure: under make test a missing prerequisite must be loud. The
+# packages' own root tests (cni, netplug, config) follow the same rule as the integration suite.
+# Without root, plain `go test ./...` skips them.
 unit:
-	$(GO) test $$($(GO) list ./... | grep -v '^github.com/podnet/podnet/integration')
+	PODNET_INTEGRATION=1 $(GO) test $$($(GO) list ./... | grep -v '^github.com/podnet/podnet/integration')
 
-# PODNET_INTEGRATION=1 turns the harness's "skip when not root" into a failure: under make test a
-# missing prerequisite must be loud.
 integration:
 	PODNET_INTEGRATION=1 $(GO) test -count=1 -p 1 -timeout $(INTEGRATION_TIMEOUT) ./integration/...
 

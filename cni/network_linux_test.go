@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/roottest"
 	"io"
 	"net"
 	"net/netip"
@@ -20,39 +21,14 @@ import (
 
 const refBinDir = "/usr/lib/cni"
 
-// requireRoot skips the test when it cannot run, unless PODNET_INTEGRATION=1, where a missing
-// prerequisite is a failure.
+// requireRoot: root and Debian's reference plugins (roottest's skip-or-fail rule).
 func requireRoot(t *testing.T) {
 	t.Helper()
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, "root")
-	}
+	roottest.NeedRoot(t)
 	for _, p := range []string{"bridge", "host-local", "portmap"} {
-		if _, err := os.Stat(filepath.Join(refBinDir, p)); err != nil {
-			missing = append(missing, "reference plugin "+p+" (Debian containernetworking-plugins)")
-		}
+		_, err := os.Stat(filepath.Join(refBinDir, p))
+		roottest.Need(t, err == nil, "reference plugin "+p+" (Debian containernetworking-plugins)")
 	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("PODNET_INTEGRATION") == "1" {
-		t.Fatalf("missing prerequisites: %v", missing)
-	}
-	t.Skipf("missing prerequisites: %v", missing)
-}
-
-func newNS(t *testing.T) ns.NetNS {
-	t.Helper()
-	n, err := testutils.NewNS()
-	if err != nil {
-		t.Fatalf("creating netns: %v", err)
-	}
-	t.Cleanup(func() {
-		n.Close()
-		_ = testutils.UnmountNS(n)
-	})
-	return n
 }
 
 // refConflist is a network of Debian's reference plugins: bridge + host-local + portmap. Their
@@ -95,16 +71,7 @@ func newRefEnv(t *testing.T) *refEnv {
 	if n.Name() != "reftest" {
 		t.Fatalf("loaded network %s, want reftest", n.Name())
 	}
-	node := newNS(t)
-	if err := node.Do(func(ns.NetNS) error {
-		lo, err := netlink.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(lo)
-	}); err != nil {
-		t.Fatalf("node lo up: %v", err)
-	}
+	node := roottest.NewNS(t)
 	return &refEnv{node: node, net: n, ipamDir: filepath.Join(ipamDir, "reftest"), cache: filepath.Join(root, "cache")}
 }
 
@@ -200,7 +167,7 @@ func linkExists(t *testing.T, n ns.NetNS, name string) bool {
 
 func TestReferencePluginsLifecycle(t *testing.T) {
 	e := newRefEnv(t)
-	podA, podB := newNS(t), newNS(t)
+	podA, podB := roottest.NewNS(t), roottest.NewNS(t)
 	a, b := attachment("sandbox-a", podA), attachment("sandbox-b", podB)
 
 	if err := e.inNode(t, func() error { return e.net.Status(context.Background()) }); err != nil {
@@ -248,7 +215,7 @@ func TestReferencePluginsLifecycle(t *testing.T) {
 	}
 
 	// DEL with the netns gone.
-	podD := newNS(t)
+	podD := roottest.NewNS(t)
 	d := attachment("sandbox-d", podD)
 	ipD := e.add(t, d).PodIPs()[0]
 	podD.Close()
@@ -270,7 +237,7 @@ func TestReferencePluginsLifecycle(t *testing.T) {
 // every attachment of its cache that is not in the valid list.
 func TestReferencePluginsGC(t *testing.T) {
 	e := newRefEnv(t)
-	podA, podC := newNS(t), newNS(t)
+	podA, podC := roottest.NewNS(t), roottest.NewNS(t)
 	a, c := attachment("sandbox-a", podA), attachment("sandbox-c", podC)
 	ipA, ipC := e.add(t, a).PodIPs()[0], e.add(t, c).PodIPs()[0]
 
@@ -302,7 +269,7 @@ func TestReferencePluginsGC(t *testing.T) {
 // address to the pod.
 func TestReferencePluginsHostPort(t *testing.T) {
 	e := newRefEnv(t)
-	podA := newNS(t)
+	podA := roottest.NewNS(t)
 	a := attachment("sandbox-hp", podA)
 	a.PortMappings = []PortMapping{{HostPort: 30080, ContainerPort: 80, Protocol: "tcp"}}
 	ipA := e.add(t, a).PodIPs()[0]

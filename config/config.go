@@ -33,10 +33,10 @@ type API struct {
 
 // Network configures pod and service addressing and the host objects podnet names.
 type Network struct {
-	ClusterCIDR   string `json:"clusterCIDR"`
+	ClusterCIDR string `json:"clusterCIDR"`
 	// PodCIDR is this node's share of ClusterCIDR, the range netplug allocates pod IPs from; empty
 	// means the first /24 of ClusterCIDR (a kube-controller-manager default node mask).
-	PodCIDR string `json:"podCIDR"`
+	PodCIDR       string `json:"podCIDR"`
 	ServiceCIDR   string `json:"serviceCIDR"`
 	ClusterDNS    string `json:"clusterDNS"`
 	NodePortRange string `json:"nodePortRange"`

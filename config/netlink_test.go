@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/podnet/podnet/internal/roottest"
 	"net"
 	"os"
 	"runtime"
@@ -21,12 +22,7 @@ type linkSetup struct {
 }
 
 func TestNetlinkDetector(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("PODNET_ROOT_TESTS") == "1" {
-			t.Fatal("TestNetlinkDetector needs root to create a network namespace (PODNET_ROOT_TESTS=1)")
-		}
-		t.Skip("needs root to create a network namespace; set PODNET_ROOT_TESTS=1 to make this fatal")
-	}
+	roottest.NeedRoot(t)
 	tests := []struct {
 		name  string
 		links []linkSetup

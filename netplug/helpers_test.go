@@ -3,6 +3,7 @@ package netplug
 import (
 	"context"
 	"fmt"
+	"github.com/podnet/podnet/internal/roottest"
 	"io"
 	"net"
 	"os"
@@ -17,7 +18,6 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
 )
 
@@ -53,10 +53,7 @@ func requireRoot(t testing.TB) {
 			return
 		}
 	}
-	if os.Getenv("PODNET_INTEGRATION") == "1" {
-		t.Fatal("root tests need root and the nft binary")
-	}
-	t.Skip("needs root and nft")
+	roottest.Need(t, false, "root and the nft binary")
 }
 
 const (
@@ -75,24 +72,7 @@ type testNode struct {
 	list              *libcni.NetworkConfigList
 }
 
-func newNS(t testing.TB) ns.NetNS {
-	t.Helper()
-	n, err := testutils.NewNS()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close(); _ = testutils.UnmountNS(n) })
-	if err := n.Do(func(ns.NetNS) error {
-		lo, err := netlinksafe.LinkByName("lo")
-		if err != nil {
-			return err
-		}
-		return netlink.LinkSetUp(lo)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return n
-}
+func newNS(t testing.TB) ns.NetNS { return roottest.NewNS(t) }
 
 func mustAddr(l netlink.Link, cidr string) error {
 	a, err := netlink.ParseAddr(cidr)

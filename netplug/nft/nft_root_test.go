@@ -3,8 +3,8 @@ package nft
 import (
 	"context"
 	"fmt"
+	"github.com/podnet/podnet/internal/roottest"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/containernetworking/plugins/pkg/ns"
-	"github.com/containernetworking/plugins/pkg/testutils"
 	"sigs.k8s.io/knftables"
 )
 
@@ -20,29 +19,10 @@ import (
 // PODNET_INTEGRATION=1) when not root or nft is missing.
 func rootNS(t testing.TB) ns.NetNS {
 	t.Helper()
-	need := func(ok bool, what string) {
-		if ok {
-			return
-		}
-		if os.Getenv("PODNET_INTEGRATION") == "1" {
-			t.Fatalf("root test needs %s (PODNET_INTEGRATION=1 forbids skipping)", what)
-		}
-		t.Skipf("needs %s", what)
-	}
-	need(os.Geteuid() == 0, "root")
+	roottest.NeedRoot(t)
 	_, err := exec.LookPath("nft")
-	need(err == nil, "the nft binary")
-	netns, err := testutils.NewNS()
-	if err != nil {
-		t.Fatalf("new netns: %v", err)
-	}
-	t.Cleanup(func() {
-		netns.Close()
-		if err := testutils.UnmountNS(netns); err != nil {
-			t.Errorf("unmount netns: %v", err)
-		}
-	})
-	return netns
+	roottest.Need(t, err == nil, "the nft binary")
+	return roottest.NewNS(t)
 }
 
 // in runs f inside netns on a locked OS thread; nft runs as a child of that thread, so it
