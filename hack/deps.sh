@@ -19,7 +19,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build and the integration tests need. Later issues append theirs here.
-DEB_PACKAGES="iproute2 nftables util-linux ca-certificates curl git make gcc unzip containernetworking-plugins"
+DEB_PACKAGES="iproute2 nftables util-linux ca-certificates curl git make gcc unzip containernetworking-plugins runc busybox-static"
 
 GO_DEST=${GO_DEST:-/usr/local/go}
 GO_INSTALL_VERSION=${GO_INSTALL_VERSION:-1.26.8}
