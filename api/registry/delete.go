@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -44,6 +45,12 @@ func (r *Registry) Delete(ctx context.Context, info *resource.Info, ns, name str
 			return nil, err
 		}
 		m := accessor(cur)
+		if pod, ok := cur.(*corev1.Pod); ok {
+			if grace := podGracePeriod(pod, opts); grace > 0 {
+				gone = false
+				return r.markPodTerminating(pod, grace, add, dryRun)
+			}
+		}
 		if info == resource.Namespaces || len(m.GetFinalizers()) > 0 || add != "" {
 			gone = false
 			return r.markDeleting(info, cur, add, dryRun)
@@ -115,6 +122,57 @@ func checkPreconditions(info *resource.Info, cur runtime.Object, pre *metav1.Pre
 			*pre.ResourceVersion, m.GetResourceVersion()))
 	}
 	return nil
+}
+
+// defaultPodGracePeriod is what a pod gets when neither the request nor its spec says
+// (corev1.DefaultTerminationGracePeriodSeconds).
+const defaultPodGracePeriod = corev1.DefaultTerminationGracePeriodSeconds
+
+// podGracePeriod is the grace period a pod deletion gets, as kube-apiserver's pod strategy decides:
+// the request's, else the pod's terminationGracePeriodSeconds; 0 (delete at once) for a pod no
+// kubelet runs: unscheduled or already finished.
+func podGracePeriod(pod *corev1.Pod, opts metav1.DeleteOptions) int64 {
+	grace := int64(defaultPodGracePeriod)
+	if s := pod.Spec.TerminationGracePeriodSeconds; s != nil {
+		grace = *s
+	}
+	if opts.GracePeriodSeconds != nil {
+		grace = *opts.GracePeriodSeconds
+	}
+	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return 0
+	}
+	if grace < 0 {
+		return 0
+	}
+	return grace
+}
+
+// markPodTerminating starts a graceful pod deletion: deletionTimestamp is when the grace period
+// ends, and the kubelet deletes the pod for good (grace 0) once its containers are gone. A second
+// delete may shorten the period, never lengthen it.
+func (r *Registry) markPodTerminating(pod *corev1.Pod, grace int64, add string, dryRun bool) (runtime.Object, error) {
+	changed := false
+	deadline := metav1.NewTime(r.now().Add(time.Duration(grace) * time.Second))
+	cur := pod.DeletionGracePeriodSeconds
+	if pod.DeletionTimestamp == nil || cur == nil || grace < *cur {
+		if pod.DeletionTimestamp == nil || deadline.Before(pod.DeletionTimestamp) {
+			pod.DeletionTimestamp = &deadline
+		}
+		pod.DeletionGracePeriodSeconds = &grace
+		changed = true
+	}
+	if add != "" && !slices.Contains(pod.Finalizers, add) {
+		pod.Finalizers = append(pod.Finalizers, add)
+		changed = true
+	}
+	switch {
+	case !changed:
+		return nil, store.ErrNoChange
+	case dryRun:
+		return nil, errDryRun{pod}
+	}
+	return pod, nil
 }
 
 // markDeleting sets deletionTimestamp (once) and adds finalizer add; a Namespace also turns
