@@ -82,8 +82,8 @@ type Config struct {
 	// NetworkReady reports whether pods can get networking (the CNI plugins' STATUS); nil means
 	// always. While it fails, the Node is not Ready, as kubelet reports it.
 	NetworkReady func(ctx context.Context) error
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Logger       *slog.Logger
+	Now          func() time.Time
 }
 
 // Status keeps this host's Node object.
