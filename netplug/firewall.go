@@ -3,6 +3,7 @@ package netplug
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -15,15 +16,29 @@ import (
 	"github.com/podnet/podnet/netplug/nft"
 )
 
-// NftFirewall is the Firewall of netplug/nft: it builds its knftables
-// client (two nft runs) only when a change is needed, and skips EnsureBase
-// when one `nft list table` shows the base rules already in place.
+// NftFirewall is the Firewall of netplug/nft: one table per IP family, both
+// named Table. It builds a family's knftables client (two nft runs) only when
+// a change is needed, and skips EnsureBase when one `nft list table` shows the
+// base rules already in place.
 type NftFirewall struct {
-	Table string // default nft.DefaultTable
+	Table    string             // default nft.DefaultTable
+	Families []knftables.Family // default IPv4 only
 
-	once  sync.Once
-	rules *nft.Rules
-	err   error
+	mu    sync.Mutex
+	rules map[knftables.Family]*nft.Rules
+}
+
+// NewNftFirewall is the NftFirewall of a configuration: table TableFor(name),
+// a family per range.
+func NewNftFirewall(cfg *Config) (Firewall, error) {
+	f := &NftFirewall{Table: TableFor(cfg.Name)}
+	if cfg.HasIPv4() {
+		f.Families = append(f.Families, knftables.IPv4Family)
+	}
+	if cfg.HasIPv6() {
+		f.Families = append(f.Families, knftables.IPv6Family)
+	}
+	return f, nil
 }
 
 func (f *NftFirewall) table() string {
@@ -33,27 +48,50 @@ func (f *NftFirewall) table() string {
 	return f.Table
 }
 
-func (f *NftFirewall) get() (*nft.Rules, error) {
-	f.once.Do(func() {
-		iface, err := knftables.New(knftables.IPv4Family, f.table())
-		if err != nil {
-			f.err = fmt.Errorf("knftables: %w", err)
-			return
-		}
-		f.rules = nft.New(nft.Config{Table: f.table()}, iface)
-	})
-	return f.rules, f.err
+func (f *NftFirewall) families() []knftables.Family {
+	if len(f.Families) == 0 {
+		return []knftables.Family{knftables.IPv4Family}
+	}
+	return f.Families
+}
+
+func familyOf(a netip.Addr) knftables.Family {
+	if a.Unmap().Is4() {
+		return knftables.IPv4Family
+	}
+	return knftables.IPv6Family
+}
+
+func (f *NftFirewall) get(fam knftables.Family) (*nft.Rules, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r := f.rules[fam]; r != nil {
+		return r, nil
+	}
+	iface, err := knftables.New(fam, f.table())
+	if err != nil {
+		return nil, fmt.Errorf("knftables %s: %w", fam, err)
+	}
+	if f.rules == nil {
+		f.rules = map[knftables.Family]*nft.Rules{}
+	}
+	f.rules[fam] = nft.New(nft.Config{Table: f.table(), Family: fam}, iface)
+	return f.rules[fam], nil
 }
 
 // baseInPlace reports whether the table already jumps to its hostport and
 // masquerade chains and masquerades podCIDR.
 func baseInPlace(ruleset string, podCIDR netip.Prefix) bool {
 	p := podCIDR.Masked().String()
+	ipx := "ip"
+	if podCIDR.Addr().Is6() {
+		ipx = "ip6"
+	}
 	for _, want := range []string{
 		"fib daddr type local jump hostports",
 		"jump hairpin-masquerade",
 		"jump pod-masquerade",
-		"ip saddr " + p + " ip daddr != " + p + " masquerade",
+		ipx + " saddr " + p + " " + ipx + " daddr != " + p + " masquerade",
 	} {
 		if !strings.Contains(ruleset, want) {
 			return false
@@ -62,25 +100,33 @@ func baseInPlace(ruleset string, podCIDR netip.Prefix) bool {
 	return true
 }
 
-// EnsureBase implements Firewall.
-func (f *NftFirewall) EnsureBase(ctx context.Context, podCIDR netip.Prefix) error {
-	out, err := exec.CommandContext(ctx, "nft", "list", "table", "ip", f.table()).Output()
-	if err == nil && baseInPlace(string(out), podCIDR) {
-		return nil
+// EnsureBase implements Firewall: the families' tables are checked (and
+// made) in parallel.
+func (f *NftFirewall) EnsureBase(ctx context.Context, podCIDRs []netip.Prefix) error {
+	errs := make([]error, len(podCIDRs))
+	var wg sync.WaitGroup
+	for i, p := range podCIDRs {
+		wg.Go(func() {
+			fam := familyOf(p.Addr())
+			out, err := exec.CommandContext(ctx, "nft", "list", "table", string(fam), f.table()).Output()
+			if err == nil && baseInPlace(string(out), p) {
+				return
+			}
+			r, err := f.get(fam)
+			if err == nil {
+				err = r.EnsureBase(ctx, p)
+			}
+			errs[i] = err
+		})
 	}
-	r, err := f.get()
-	if err != nil {
-		return err
-	}
-	return r.EnsureBase(ctx, podCIDR)
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-// AddPortMappings implements Firewall.
-func (f *NftFirewall) AddPortMappings(ctx context.Context, containerID string, podIP netip.Addr, pms []PortMapping) error {
-	r, err := f.get()
-	if err != nil {
-		return err
-	}
+// AddPortMappings implements Firewall: each family's table DNATs to the pod
+// address of that family; a mapping whose hostIP is of one family only goes
+// to that family's table.
+func (f *NftFirewall) AddPortMappings(ctx context.Context, containerID string, podIPs []netip.Addr, pms []PortMapping) error {
 	out := make([]nft.PortMapping, 0, len(pms))
 	for _, pm := range pms {
 		m := nft.PortMapping{HostPort: uint16(pm.HostPort), ContainerPort: uint16(pm.ContainerPort), Protocol: strings.ToLower(pm.Protocol)}
@@ -93,25 +139,42 @@ func (f *NftFirewall) AddPortMappings(ctx context.Context, containerID string, p
 		}
 		out = append(out, m)
 	}
-	return r.AddPortMappings(ctx, containerID, podIP, out)
+	for _, ip := range podIPs {
+		r, err := f.get(familyOf(ip))
+		if err != nil {
+			return err
+		}
+		if err := r.AddPortMappings(ctx, containerID, ip, out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RemovePortMappings implements Firewall.
 func (f *NftFirewall) RemovePortMappings(ctx context.Context, containerID string) error {
-	r, err := f.get()
-	if err != nil {
-		return err
+	var errs []error
+	for _, fam := range f.families() {
+		r, err := f.get(fam)
+		if err == nil {
+			err = r.RemovePortMappings(ctx, containerID)
+		}
+		errs = append(errs, err)
 	}
-	return r.RemovePortMappings(ctx, containerID)
+	return errors.Join(errs...)
 }
 
 // GC implements Firewall.
 func (f *NftFirewall) GC(ctx context.Context, valid map[string]bool) error {
-	r, err := f.get()
-	if err != nil {
-		return err
+	var errs []error
+	for _, fam := range f.families() {
+		r, err := f.get(fam)
+		if err == nil {
+			err = r.GC(ctx, valid)
+		}
+		errs = append(errs, err)
 	}
-	return r.GC(ctx, valid)
+	return errors.Join(errs...)
 }
 
 // TableFor is the nftables table of one network: "netplug-<name>". Each network owns a table, so

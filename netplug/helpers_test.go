@@ -86,7 +86,8 @@ func mustAddr(l netlink.Link, cidr string) error {
 }
 
 // newNode makes the namespaces and a conflist; pluginExtra is spliced into
-// netplug's plugin object.
+// netplug's plugin object. GC drops at once ("gcGracePeriod":"0s"), as the
+// tests of GC expect; TestGCGracePeriod covers the default.
 func newNode(t testing.TB, pluginExtra string) *testNode {
 	requireRoot(t)
 	n := &testNode{t: t, ns: newNS(t), client: newNS(t), dataDir: t.TempDir(), cacheDir: t.TempDir()}
@@ -120,7 +121,7 @@ func newNode(t testing.TB, pluginExtra string) *testNode {
 	if pluginExtra != "" {
 		pluginExtra = "," + pluginExtra
 	}
-	n.conf = fmt.Sprintf(`{"cniVersion":"1.1.0","name":"podnet","plugins":[{"type":"netplug","subnet":"10.244.0.0/24","dataDir":%q,"capabilities":{"portMappings":true}%s}]}`, n.dataDir, pluginExtra)
+	n.conf = fmt.Sprintf(`{"cniVersion":"1.1.0","name":"podnet","plugins":[{"type":"netplug","subnet":"10.244.0.0/24","dataDir":%q,"gcGracePeriod":"0s","capabilities":{"portMappings":true}%s}]}`, n.dataDir, pluginExtra)
 	if n.list, err = libcni.ConfListFromBytes([]byte(n.conf)); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func (n *testNode) nftRuleset() string {
 func listen(t testing.TB, in ns.NetNS, addr string) {
 	t.Helper()
 	var l net.Listener
-	if err := in.Do(func(ns.NetNS) (err error) { l, err = net.Listen("tcp4", addr); return err }); err != nil {
+	if err := in.Do(func(ns.NetNS) (err error) { l, err = net.Listen("tcp", addr); return err }); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
@@ -257,7 +258,7 @@ func listen(t testing.TB, in ns.NetNS, addr string) {
 func dial(from ns.NetNS, addr string) (string, error) {
 	var seen string
 	err := from.Do(func(ns.NetNS) error {
-		c, err := net.DialTimeout("tcp4", addr, 3*time.Second)
+		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 		if err != nil {
 			return err
 		}

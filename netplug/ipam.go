@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	"math/big"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -28,20 +31,48 @@ type Reservation struct {
 	Owner Owner
 }
 
+// entry is a reservation as stored: its owner and when it was made (zero
+// in stores written before creation times were kept: old enough for any GC).
+type entry struct {
+	Owner
+	Created time.Time `json:"created,omitzero"`
+}
+
 type storeFile struct {
-	Last         netip.Addr           `json:"last,omitzero"`
-	Reservations map[netip.Addr]Owner `json:"reservations"`
+	// Last is the last address handed out, of a store written by a netplug
+	// that knew one range only; LastIn replaces it, per range prefix.
+	Last         netip.Addr            `json:"last,omitzero"`
+	LastIn       map[string]netip.Addr `json:"lastIn,omitempty"`
+	Reservations map[netip.Addr]entry  `json:"reservations"`
 	// HostPorts marks container IDs that got hostPort rules, so that a DEL
 	// without runtimeConfig still removes them.
 	HostPorts map[string]bool `json:"hostPorts,omitempty"`
 }
 
+// tempPattern names the store's temporary files; one left by a writer
+// killed between create and rename is removed by the next writer.
+const tempPattern = ".reservations-*"
+
+// syncDir makes a rename in dir durable. A variable so that a test can see
+// it is called after the rename.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
 // Store is netplug's persistent IPAM store: one JSON file per network under
-// <dataDir>/<network>/, rewritten atomically (temp file, fsync, rename) under
-// an exclusive flock on <dataDir>/<network>/lock, so concurrent plugin
-// processes and crashes never lose or duplicate a reservation.
+// <dataDir>/<network>/, rewritten atomically (temp file, fsync, rename,
+// fsync of the directory) under an exclusive flock on
+// <dataDir>/<network>/lock, so concurrent plugin processes and crashes never
+// lose or duplicate a reservation.
 type Store struct {
 	dir string
+	// Now stamps new reservations (nil: time.Now); tests set a fake clock.
+	Now func() time.Time
 }
 
 // OpenStore returns the store of network under dataDir, creating its directory.
@@ -55,6 +86,13 @@ func OpenStore(dataDir, network string) (*Store, error) {
 
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
 
 // Locked runs fn while holding the store's exclusive file lock.
 func (s *Store) Locked(fn func() error) error {
@@ -79,7 +117,7 @@ func (s *Store) Locked(fn func() error) error {
 func (s *Store) path() string { return filepath.Join(s.dir, "reservations.json") }
 
 func (s *Store) load() (*storeFile, error) {
-	sf := &storeFile{Reservations: map[netip.Addr]Owner{}}
+	sf := &storeFile{Reservations: map[netip.Addr]entry{}}
 	b, err := os.ReadFile(s.path())
 	if errors.Is(err, fs.ErrNotExist) {
 		return sf, nil
@@ -91,17 +129,28 @@ func (s *Store) load() (*storeFile, error) {
 		return nil, fmt.Errorf("decode IPAM store %s: %w", s.path(), err)
 	}
 	if sf.Reservations == nil {
-		sf.Reservations = map[netip.Addr]Owner{}
+		sf.Reservations = map[netip.Addr]entry{}
 	}
 	return sf, nil
 }
 
+// save replaces the store file; callers hold the lock, so any temporary
+// file found is a dead writer's and goes.
 func (s *Store) save(sf *storeFile) error {
 	b, err := json.Marshal(sf)
 	if err != nil {
 		return fmt.Errorf("encode IPAM store: %w", err)
 	}
-	tmp, err := os.CreateTemp(s.dir, ".reservations-*")
+	stale, err := filepath.Glob(filepath.Join(s.dir, tempPattern))
+	if err != nil {
+		return fmt.Errorf("list stale IPAM temp files: %w", err)
+	}
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove stale IPAM temp file: %w", err)
+		}
+	}
+	tmp, err := os.CreateTemp(s.dir, tempPattern)
 	if err != nil {
 		return fmt.Errorf("write IPAM store: %w", err)
 	}
@@ -119,6 +168,9 @@ func (s *Store) save(sf *storeFile) error {
 	}
 	if err := os.Rename(tmp.Name(), s.path()); err != nil {
 		return fmt.Errorf("replace IPAM store: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("sync IPAM dir: %w", err)
 	}
 	return nil
 }
@@ -139,55 +191,78 @@ func (s *Store) update(fn func(sf *storeFile) (bool, error)) error {
 	})
 }
 
-// Allocate returns the address reserved for owner in prefix, reserving the
-// next free one after the last allocated (wrapping around) when it has none.
-// The network, broadcast and gateway addresses are never handed out.
-func (s *Store) Allocate(prefix netip.Prefix, gateway netip.Addr, owner Owner) (netip.Addr, error) {
-	var got netip.Addr
-	err := s.update(func(sf *storeFile) (bool, error) {
-		for ip, o := range sf.Reservations {
-			if o == owner && prefix.Contains(ip) {
-				got = ip
-				return false, nil
-			}
-		}
-		first, last := prefix.Addr().Next(), lastAddr(prefix).Prev()
-		start := first
-		if sf.Last.IsValid() && prefix.Contains(sf.Last) && sf.Last.Less(last) {
-			start = sf.Last.Next()
-		}
-		ip := start
-		for {
-			if _, taken := sf.Reservations[ip]; !taken && ip != gateway {
-				got = ip
-				break
-			}
-			if ip = ip.Next(); ip.Compare(last) > 0 {
-				ip = first
-			}
-			if ip == start {
-				return false, fmt.Errorf("%w %s", ErrRangeFull, prefix)
-			}
-		}
-		sf.Reservations[got] = owner
-		sf.Last = got
-		return true, nil
-	})
-	return got, err
+func (r Range) contains(ip netip.Addr) bool {
+	return r.Prefix.Contains(ip) && !ip.Less(r.Start) && !r.End.Less(ip)
 }
 
-// Get returns the address reserved for owner, if any.
-func (s *Store) Get(owner Owner) (netip.Addr, bool, error) {
-	var got netip.Addr
+// Allocate returns owner's address in each range, in the order of ranges,
+// reserving for each range where owner has none the next free address after
+// the last one handed out there (wrapping around). The gateway is never
+// handed out. It is all or nothing: when one range is full, nothing is
+// reserved.
+func (s *Store) Allocate(ranges []Range, owner Owner) ([]netip.Addr, error) {
+	got := make([]netip.Addr, len(ranges))
 	err := s.update(func(sf *storeFile) (bool, error) {
-		for ip, o := range sf.Reservations {
-			if o == owner {
-				got = ip
+		changed := false
+		for i, r := range ranges {
+			for ip, e := range sf.Reservations {
+				if e.Owner == owner && r.contains(ip) {
+					got[i] = ip
+				}
+			}
+			if got[i].IsValid() {
+				continue
+			}
+			key := r.Prefix.String()
+			last, ok := sf.LastIn[key]
+			if !ok && r.contains(sf.Last) {
+				last = sf.Last
+			}
+			start := r.Start
+			if r.contains(last) && last.Less(r.End) {
+				start = last.Next()
+			}
+			ip := start
+			for {
+				if _, taken := sf.Reservations[ip]; !taken && ip != r.Gateway {
+					got[i] = ip
+					break
+				}
+				if ip = ip.Next(); r.End.Less(ip) {
+					ip = r.Start
+				}
+				if ip == start {
+					return false, fmt.Errorf("%w %s", ErrRangeFull, r.Prefix)
+				}
+			}
+			sf.Reservations[got[i]] = entry{Owner: owner, Created: s.now().UTC()}
+			if sf.LastIn == nil {
+				sf.LastIn = map[string]netip.Addr{}
+			}
+			sf.LastIn[key] = got[i]
+			changed = true
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// Addrs returns the addresses reserved for owner, sorted.
+func (s *Store) Addrs(owner Owner) ([]netip.Addr, error) {
+	var got []netip.Addr
+	err := s.update(func(sf *storeFile) (bool, error) {
+		for ip, e := range sf.Reservations {
+			if e.Owner == owner {
+				got = append(got, ip)
 			}
 		}
 		return false, nil
 	})
-	return got, got.IsValid(), err
+	sort.Slice(got, func(i, j int) bool { return got[i].Less(got[j]) })
+	return got, err
 }
 
 // MarkHostPorts records that containerID has hostPort rules.
@@ -221,8 +296,8 @@ func (s *Store) Release(owner Owner) error {
 	return s.update(func(sf *storeFile) (bool, error) {
 		changed := sf.HostPorts[owner.ContainerID]
 		delete(sf.HostPorts, owner.ContainerID)
-		for ip, o := range sf.Reservations {
-			if o == owner {
+		for ip, e := range sf.Reservations {
+			if e.Owner == owner {
 				delete(sf.Reservations, ip)
 				changed = true
 			}
@@ -231,21 +306,40 @@ func (s *Store) Release(owner Owner) error {
 	})
 }
 
-// Retain drops every reservation whose owner keep rejects and returns them,
-// sorted by address.
-func (s *Store) Retain(keep func(Owner) bool) ([]Reservation, error) {
+// retain drops from sf every reservation whose owner keep rejects, unless it
+// was made after notBefore, and returns them and the owners kept only for
+// being that young.
+func retain(sf *storeFile, keep func(Owner) bool, notBefore time.Time) (dropped []Reservation, young map[Owner]bool) {
+	young = map[Owner]bool{}
+	for ip, e := range sf.Reservations {
+		switch {
+		case keep(e.Owner):
+		case e.Created.After(notBefore):
+			young[e.Owner] = true
+		default:
+			dropped = append(dropped, Reservation{IP: ip, Owner: e.Owner})
+			delete(sf.Reservations, ip)
+		}
+	}
+	for _, d := range dropped {
+		if !young[d.Owner] {
+			delete(sf.HostPorts, d.Owner.ContainerID)
+		}
+	}
+	sort.Slice(dropped, func(i, j int) bool { return dropped[i].IP.Less(dropped[j].IP) })
+	return dropped, young
+}
+
+// Retain drops every reservation whose owner keep rejects and that is older
+// than grace, and returns them sorted by address (a GC that spares
+// attachments whose ADD may have started after the runtime listed the valid
+// ones).
+func (s *Store) Retain(keep func(Owner) bool, grace time.Duration) ([]Reservation, error) {
 	var dropped []Reservation
 	err := s.update(func(sf *storeFile) (bool, error) {
-		for ip, o := range sf.Reservations {
-			if !keep(o) {
-				dropped = append(dropped, Reservation{IP: ip, Owner: o})
-				delete(sf.Reservations, ip)
-				delete(sf.HostPorts, o.ContainerID)
-			}
-		}
+		dropped, _ = retain(sf, keep, s.now().Add(-grace))
 		return len(dropped) > 0, nil
 	})
-	sort.Slice(dropped, func(i, j int) bool { return dropped[i].IP.Less(dropped[j].IP) })
 	return dropped, err
 }
 
@@ -253,8 +347,8 @@ func (s *Store) Retain(keep func(Owner) bool) ([]Reservation, error) {
 func (s *Store) List() ([]Reservation, error) {
 	var all []Reservation
 	err := s.update(func(sf *storeFile) (bool, error) {
-		for ip, o := range sf.Reservations {
-			all = append(all, Reservation{IP: ip, Owner: o})
+		for ip, e := range sf.Reservations {
+			all = append(all, Reservation{IP: ip, Owner: e.Owner})
 		}
 		return false, nil
 	})
@@ -262,20 +356,29 @@ func (s *Store) List() ([]Reservation, error) {
 	return all, err
 }
 
-// Free counts the addresses of prefix still available.
-func (s *Store) Free(prefix netip.Prefix, gateway netip.Addr) (int, error) {
+// Free counts the addresses of r still available (math.MaxInt when more).
+func (s *Store) Free(r Range) (int, error) {
 	used := 0
 	err := s.update(func(sf *storeFile) (bool, error) {
 		for ip := range sf.Reservations {
-			if prefix.Contains(ip) && ip != gateway {
+			if r.contains(ip) && ip != r.Gateway {
 				used++
 			}
 		}
 		return false, nil
 	})
-	total := 1<<(32-prefix.Bits()) - 2
-	if prefix.Contains(gateway) {
-		total--
+	return r.size() - used, err
+}
+
+// size is how many addresses r can hand out (math.MaxInt when more).
+func (r Range) size() int {
+	n := new(big.Int).Sub(new(big.Int).SetBytes(r.End.AsSlice()), new(big.Int).SetBytes(r.Start.AsSlice()))
+	n.Add(n, big.NewInt(1))
+	if r.contains(r.Gateway) {
+		n.Sub(n, big.NewInt(1))
 	}
-	return total - used, err
+	if !n.IsInt64() || n.Int64() > math.MaxInt {
+		return math.MaxInt
+	}
+	return int(n.Int64())
 }

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"strings"
 	"syscall"
 
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // VethPrefix starts the name of every host-side veth netplug makes.
@@ -29,10 +29,12 @@ func isNotFound(err error) bool {
 	return errors.As(err, &lnf) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENOENT)
 }
 
-// ensureBridge returns the bridge named name, creating it with the gateway
-// address when missing, and sets it up. Concurrent callers are fine: an
-// EEXIST from a racing creator is taken as success.
-func ensureBridge(name string, gw netip.Addr, prefix netip.Prefix, mtu int) (*netlink.Bridge, error) {
+// ensureBridge returns the bridge named name, creating it when missing,
+// with the gateway address of each range (IPv6 ones without duplicate
+// address detection, so that they answer at once), and sets it up.
+// Concurrent callers are fine: an EEXIST from a racing creator is taken as
+// success.
+func ensureBridge(name string, ranges []Range, mtu int) (*netlink.Bridge, error) {
 	l, err := netlinksafe.LinkByName(name)
 	if err != nil && !isNotFound(err) {
 		return nil, fmt.Errorf("look up bridge %s: %w", name, err)
@@ -53,9 +55,14 @@ func ensureBridge(name string, gw netip.Addr, prefix netip.Prefix, mtu int) (*ne
 	if !ok {
 		return nil, fmt.Errorf("%s exists and is a %s, not a bridge", name, l.Type())
 	}
-	addr := &netlink.Addr{IPNet: &net.IPNet{IP: gw.AsSlice(), Mask: net.CIDRMask(prefix.Bits(), 32)}}
-	if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
-		return nil, fmt.Errorf("add %s to bridge %s: %w", addr.IPNet, name, err)
+	for _, r := range ranges {
+		addr := &netlink.Addr{IPNet: &net.IPNet{IP: r.Gateway.AsSlice(), Mask: net.CIDRMask(r.Prefix.Bits(), r.Prefix.Addr().BitLen())}}
+		if r.Gateway.Is6() {
+			addr.Flags = unix.IFA_F_NODAD
+		}
+		if err := netlink.AddrAdd(br, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return nil, fmt.Errorf("add %s to bridge %s: %w", addr.IPNet, name, err)
+		}
 	}
 	if br.Attrs().Flags&net.FlagUp == 0 {
 		if err := netlink.LinkSetUp(br); err != nil {
@@ -63,6 +70,23 @@ func ensureBridge(name string, gw netip.Addr, prefix netip.Prefix, mtu int) (*ne
 		}
 	}
 	return br, nil
+}
+
+// bridgeUsable reports, without changing anything, why the bridge name
+// could not serve: nil when it is a bridge or does not exist yet (ADD makes
+// it).
+func bridgeUsable(name string) error {
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("look up bridge %s: %w", name, err)
+	}
+	if _, ok := l.(*netlink.Bridge); !ok {
+		return fmt.Errorf("%s exists and is a %s, not a bridge", name, l.Type())
+	}
+	return nil
 }
 
 // uplinkMTU is the MTU of the interface of the IPv4 default route, or 1500

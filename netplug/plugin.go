@@ -22,11 +22,11 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Firewall programs the nftables rules netplug needs; netplug/nft's *Rules
-// implements it (through an adapter in cmd/netplug for PortMapping).
+// Firewall programs the nftables rules netplug needs, for every family of
+// the pod ranges; NftFirewall implements it on netplug/nft.
 type Firewall interface {
-	EnsureBase(ctx context.Context, podCIDR netip.Prefix) error
-	AddPortMappings(ctx context.Context, containerID string, podIP netip.Addr, pms []PortMapping) error
+	EnsureBase(ctx context.Context, podCIDRs []netip.Prefix) error
+	AddPortMappings(ctx context.Context, containerID string, podIPs []netip.Addr, pms []PortMapping) error
 	RemovePortMappings(ctx context.Context, containerID string) error
 	GC(ctx context.Context, valid map[string]bool) error
 }
@@ -39,6 +39,11 @@ type Plugin struct {
 	NewFirewall func(cfg *Config) (Firewall, error)
 	// Sysctl sets a sysctl in the plugin's (the node's) namespace.
 	Sysctl func(name, value string) error
+	// ReadSysctl reads one there (nil: from /proc/sys).
+	ReadSysctl func(name string) (string, error)
+	// Now is the clock of IPAM creation times and of GC's grace period
+	// (nil: time.Now).
+	Now func() time.Time
 	// Timeout bounds the nftables work of one call.
 	Timeout time.Duration
 }
@@ -51,23 +56,70 @@ func (p *Plugin) Funcs() skel.CNIFuncs {
 	return skel.CNIFuncs{Add: p.Add, Check: p.Check, Del: p.Del, GC: p.GC, Status: p.Status}
 }
 
-// nodeSysctls turns on forwarding and makes bridged traffic pass through nftables, so that Service
-// DNAT works between pods on the same bridge. The second exists only with the br_netfilter module
-// loaded, which a plugin must not load itself (it changes every bridge on the host): its absence is
-// reported as the plugin not being available, with what to do.
-func (p *Plugin) nodeSysctls() error {
-	for _, s := range [][2]string{{"net.ipv4.ip_forward", "1"}, {"net.bridge.bridge-nf-call-iptables", "1"}} {
+// brNetfilterSysctl exists only with the br_netfilter module loaded.
+const brNetfilterSysctl = "net.bridge.bridge-nf-call-iptables"
+
+func errNoBrNetfilter(err error) error {
+	return types.NewError(types.ErrPluginNotAvailable,
+		"the br_netfilter kernel module is not loaded (load it with: modprobe br_netfilter)", err.Error())
+}
+
+// nodeSysctls turns on forwarding for the families of the pod ranges and
+// makes bridged traffic pass through nftables, so that Service DNAT works
+// between pods on the same bridge. The bridge-nf ones exist only with the
+// br_netfilter module loaded, which a plugin must not load itself (it changes
+// every bridge on the host): its absence is reported as the plugin not being
+// available, with what to do.
+func (p *Plugin) nodeSysctls(cfg *Config) error {
+	var set [][2]string
+	if cfg.HasIPv4() {
+		set = append(set, [2]string{"net.ipv4.ip_forward", "1"})
+	}
+	if cfg.HasIPv6() {
+		set = append(set, [2]string{"net.ipv6.conf.all.forwarding", "1"})
+	}
+	set = append(set, [2]string{brNetfilterSysctl, "1"})
+	if cfg.HasIPv6() {
+		set = append(set, [2]string{"net.bridge.bridge-nf-call-ip6tables", "1"})
+	}
+	for _, s := range set {
 		err := p.sysctl(s[0], s[1])
 		switch {
 		case err == nil:
 		case errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(s[0], "net.bridge."):
-			return types.NewError(types.ErrPluginNotAvailable,
-				"the br_netfilter kernel module is not loaded (load it with: modprobe br_netfilter)", err.Error())
+			return errNoBrNetfilter(err)
 		default:
 			return internal("cannot set node sysctls", err)
 		}
 	}
 	return nil
+}
+
+func (p *Plugin) readSysctl(name string) (string, error) {
+	if p.ReadSysctl != nil {
+		return p.ReadSysctl(name)
+	}
+	v, err := sysctl.Sysctl(name)
+	if err != nil {
+		return "", fmt.Errorf("read sysctl %s: %w", name, err)
+	}
+	return v, nil
+}
+
+func (p *Plugin) openStore(cfg *Config) (*Store, error) {
+	s, err := OpenStore(cfg.DataDir, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	s.Now = p.Now
+	return s, nil
+}
+
+func (p *Plugin) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
 }
 
 func (p *Plugin) sysctl(name, value string) error {
@@ -107,7 +159,7 @@ func internal(msg string, err error) error {
 	return types.NewError(types.ErrInternal, msg, err.Error())
 }
 
-// Add is CNI ADD: bridge, veth pair, address, routes, sysctls, rules.
+// Add is CNI ADD: bridge, veth pair, addresses, routes, sysctls, rules.
 func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 	cfg, err := ParseConfig(args.StdinData)
 	if err != nil {
@@ -122,9 +174,10 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 	}
 	defer netns.Close()
 
-	if err := p.nodeSysctls(); err != nil {
+	if err := p.nodeSysctls(cfg); err != nil {
 		return err
 	}
+	pms := cfg.RuntimeConfig.PortMappings
 	// nftables work (separate nft processes) runs alongside the netlink work.
 	type fwResult struct {
 		fw  Firewall
@@ -139,14 +192,14 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 		}
 		return *fwRes
 	}
-	if cfg.Masquerade() || len(cfg.RuntimeConfig.PortMappings) > 0 {
+	if cfg.Masquerade() || len(pms) > 0 {
 		fwCh = make(chan fwResult, 1)
 		go func() {
 			fw, err := p.firewall(cfg)
 			if err == nil && fw != nil && cfg.Masquerade() {
 				ctx, cancel := p.ctx()
 				defer cancel()
-				err = fw.EnsureBase(ctx, cfg.Prefix)
+				err = fw.EnsureBase(ctx, cfg.Prefixes())
 			}
 			fwCh <- fwResult{fw, err}
 		}()
@@ -159,17 +212,24 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 			return internal("cannot find the uplink MTU", err)
 		}
 	}
-	br, err := ensureBridge(cfg.Bridge, cfg.GatewayIP, cfg.Prefix, mtu)
+	br, err := ensureBridge(cfg.Bridge, cfg.IPRanges, mtu)
 	if err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "cannot make the bridge", err.Error())
 	}
+	if len(pms) > 0 && cfg.HasIPv4() {
+		// What portmap does: 127.0.0.0/8 may cross to the bridge, so that
+		// 127.0.0.1:hostPort from the node reaches the pod (masqueraded).
+		if err := p.sysctl("net/ipv4/conf/"+cfg.Bridge+"/route_localnet", "1"); err != nil {
+			return internal("cannot set route_localnet on the bridge", err)
+		}
+	}
 
-	store, err := OpenStore(cfg.DataDir, cfg.Name)
+	store, err := p.openStore(cfg)
 	if err != nil {
 		return internal("cannot open the IPAM store", err)
 	}
 	owner := Owner{ContainerID: args.ContainerID, IfName: args.IfName}
-	podIP, err := store.Allocate(cfg.Prefix, cfg.GatewayIP, owner)
+	podIPs, err := store.Allocate(cfg.IPRanges, owner)
 	if err != nil {
 		if errors.Is(err, ErrRangeFull) {
 			return types.NewError(types.ErrTryAgainLater, "no IP addresses available", err.Error())
@@ -211,18 +271,25 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 		return internal("cannot create the veth pair", err)
 	}
 	undo = append(undo, func() { _ = deleteLink(hostName) })
+	podIf := &current.Interface{Name: contIf.Name, Mac: contIf.HardwareAddr.String(), Sandbox: args.Netns}
+	if ok, _ := version.GreaterThanOrEqualTo(cfg.CNIVersion, "1.1.0"); ok {
+		podIf.Mtu = contIf.MTU // a field of spec 1.1.0
+	}
 	result.Interfaces = append(result.Interfaces,
-		&current.Interface{Name: hostIf.Name, Mac: hostIf.HardwareAddr.String()},
-		&current.Interface{Name: contIf.Name, Mac: contIf.HardwareAddr.String(), Mtu: contIf.MTU, Sandbox: args.Netns},
-	)
+		&current.Interface{Name: hostIf.Name, Mac: hostIf.HardwareAddr.String()}, podIf)
 	idx := 2
-	_, all, _ := net.ParseCIDR("0.0.0.0/0")
-	result.IPs = []*current.IPConfig{{
-		Interface: &idx,
-		Address:   net.IPNet{IP: podIP.AsSlice(), Mask: net.CIDRMask(cfg.Prefix.Bits(), 32)},
-		Gateway:   cfg.GatewayIP.AsSlice(),
-	}}
-	result.Routes = []*types.Route{{Dst: *all, GW: cfg.GatewayIP.AsSlice()}}
+	for i, r := range cfg.IPRanges {
+		bits := r.Prefix.Addr().BitLen()
+		result.IPs = append(result.IPs, &current.IPConfig{
+			Interface: &idx,
+			Address:   net.IPNet{IP: podIPs[i].AsSlice(), Mask: net.CIDRMask(r.Prefix.Bits(), bits)},
+			Gateway:   r.Gateway.AsSlice(),
+		})
+		result.Routes = append(result.Routes, &types.Route{
+			Dst: net.IPNet{IP: make(net.IP, bits/8), Mask: net.CIDRMask(0, bits)},
+			GW:  r.Gateway.AsSlice(),
+		})
+	}
 
 	hostLink, err := netlinksafe.LinkByName(hostName)
 	if err != nil {
@@ -236,7 +303,15 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 			return internal("cannot set hairpin mode", err)
 		}
 	}
-	if err := netns.Do(func(ns.NetNS) error { return ipam.ConfigureIface(args.IfName, result) }); err != nil {
+	if err := netns.Do(func(ns.NetNS) error {
+		if cfg.HasIPv6() {
+			// The address is ours by IPAM: no duplicate detection, usable at once.
+			if _, err := sysctl.Sysctl("net/ipv6/conf/"+args.IfName+"/accept_dad", "0"); err != nil {
+				return fmt.Errorf("turn off DAD on %s: %w", args.IfName, err)
+			}
+		}
+		return ipam.ConfigureIface(args.IfName, result)
+	}); err != nil {
 		return internal("cannot configure the pod interface", err)
 	}
 
@@ -246,20 +321,20 @@ func (p *Plugin) Add(args *skel.CmdArgs) (retErr error) {
 		if err != nil {
 			return internal("cannot set up masquerade", err)
 		}
-		if fw != nil && len(cfg.RuntimeConfig.PortMappings) > 0 {
+		if fw != nil && len(pms) > 0 {
 			if err := store.MarkHostPorts(args.ContainerID); err != nil {
 				return internal("cannot record port mappings", err)
 			}
 			ctx, cancel := p.ctx()
 			defer cancel()
-			if err := fw.AddPortMappings(ctx, args.ContainerID, podIP, cfg.RuntimeConfig.PortMappings); err != nil {
-				return internal("cannot add port mappings", err)
-			}
-			undo = append(undo, func() {
+			undo = append(undo, func() { // also what one family's table got when the other's failed
 				ctx, cancel := p.ctx()
 				defer cancel()
 				_ = fw.RemovePortMappings(ctx, args.ContainerID)
 			})
+			if err := fw.AddPortMappings(ctx, args.ContainerID, podIPs, pms); err != nil {
+				return internal("cannot add port mappings", err)
+			}
 		}
 	}
 	return types.PrintResult(result, cfg.CNIVersion)
@@ -272,7 +347,7 @@ func (p *Plugin) Del(args *skel.CmdArgs) error {
 		return err
 	}
 	var errs []error
-	store, err := OpenStore(cfg.DataDir, cfg.Name)
+	store, err := p.openStore(cfg)
 	if err != nil {
 		return internal("cannot open the IPAM store", err)
 	}
@@ -323,16 +398,20 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 	if err != nil {
 		return types.NewError(types.ErrDecodingFailure, "cannot convert prevResult", err.Error())
 	}
-	store, err := OpenStore(cfg.DataDir, cfg.Name)
+	store, err := p.openStore(cfg)
 	if err != nil {
 		return internal("cannot open the IPAM store", err)
 	}
 	owner := Owner{ContainerID: args.ContainerID, IfName: args.IfName}
-	reserved, ok, err := store.Get(owner)
+	addrs, err := store.Addrs(owner)
 	if err != nil {
 		return internal("cannot read the IPAM store", err)
 	}
-	if !ok {
+	reserved := map[netip.Addr]bool{}
+	for _, a := range addrs {
+		reserved[a] = true
+	}
+	if len(addrs) == 0 {
 		return types.NewError(types.ErrInternal, "no IP reserved", fmt.Sprintf("%s/%s", owner.ContainerID, owner.IfName))
 	}
 	hostName := HostVethName(args.ContainerID, args.IfName)
@@ -369,8 +448,8 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 			if !have[ipc.Address.String()] {
 				return fmt.Errorf("address %s missing on %s", ipc.Address.String(), args.IfName)
 			}
-			if a, _ := netip.AddrFromSlice(ipc.Address.IP.To4()); a != reserved {
-				return fmt.Errorf("address %s is not the reserved %s", ipc.Address.IP, reserved)
+			if a, _ := netip.AddrFromSlice(ipc.Address.IP); !reserved[a.Unmap()] {
+				return fmt.Errorf("address %s is not one reserved (%v)", ipc.Address.IP, addrs)
 			}
 		}
 		routes, err := netlinksafe.RouteList(l, netlink.FAMILY_ALL)
@@ -383,6 +462,8 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 				dst := "0.0.0.0/0"
 				if r.Dst != nil {
 					dst = r.Dst.String()
+				} else if r.Family == netlink.FAMILY_V6 || r.Gw != nil && r.Gw.To4() == nil {
+					dst = "::/0"
 				}
 				if dst == want.Dst.String() && (want.GW == nil || want.GW.Equal(r.Gw)) {
 					found = true
@@ -401,25 +482,25 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 }
 
 // GC is CNI GC (spec 1.1): every attachment not in
-// cni.dev/valid-attachments loses its reservation, veth and rules.
+// cni.dev/valid-attachments loses its reservations, veth and rules, unless
+// its reservation is younger than the grace period (gcGracePeriod, default
+// DefaultGCGracePeriod): its ADD may have started after the runtime computed
+// the valid list.
 func (p *Plugin) GC(args *skel.CmdArgs) error {
 	cfg, err := ParseConfig(args.StdinData)
 	if err != nil {
 		return err
 	}
 	valid := map[Owner]bool{}
-	validIDs := map[string]bool{}
-	validVeths := map[string]bool{}
 	for _, a := range cfg.ValidAttachments {
 		valid[Owner{ContainerID: a.ContainerID, IfName: a.IfName}] = true
-		validIDs[a.ContainerID] = true
-		validVeths[HostVethName(a.ContainerID, a.IfName)] = true
 	}
 	var errs []error
-	store, err := OpenStore(cfg.DataDir, cfg.Name)
+	store, err := p.openStore(cfg)
 	if err != nil {
 		return internal("cannot open the IPAM store", err)
 	}
+	validIDs := map[string]bool{}
 	// Hold the store lock while deleting veths so that a concurrent ADD
 	// (which allocates under the same lock) sees a consistent store.
 	err = store.Locked(func() error {
@@ -430,18 +511,20 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 		// A veth on no bridge may be another network's, mid-ADD or left by its crash: only the
 		// ones of attachments this network reserved are ours to remove.
 		owned := map[string]bool{}
-		changed := false
-		for ip, o := range sf.Reservations {
-			owned[HostVethName(o.ContainerID, o.IfName)] = true
-			if !valid[o] {
-				delete(sf.Reservations, ip)
-				delete(sf.HostPorts, o.ContainerID)
-				changed = true
-			}
+		for _, e := range sf.Reservations {
+			owned[HostVethName(e.ContainerID, e.IfName)] = true
 		}
-		if changed {
+		dropped, young := retain(sf, func(o Owner) bool { return valid[o] }, p.now().Add(-cfg.GCGrace))
+		if len(dropped) > 0 {
 			if err := store.save(sf); err != nil {
 				return err
+			}
+		}
+		validVeths := map[string]bool{}
+		for _, set := range []map[Owner]bool{valid, young} {
+			for o := range set {
+				validIDs[o.ContainerID] = true
+				validVeths[HostVethName(o.ContainerID, o.IfName)] = true
 			}
 		}
 		veths, err := bridgeVeths(cfg.Bridge)
@@ -459,7 +542,7 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 		return nil
 	})
 	if err != nil {
-		errs = append(errs, err)
+		return internal("GC failed", err) // without the young list, no rule may go
 	}
 	if fw, err := p.firewall(cfg); err != nil {
 		errs = append(errs, err)
@@ -476,35 +559,36 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 	return nil
 }
 
-// Status is CNI STATUS: code 50 when the bridge cannot be made or the range
-// is exhausted.
+// Status is CNI STATUS. It only looks, changing nothing: code 50 when the
+// bridge cannot exist (its name is taken by another kind of link), the
+// br_netfilter module is missing or a range is exhausted. A bridge not made
+// yet is fine: the first ADD makes it.
 func (p *Plugin) Status(args *skel.CmdArgs) error {
 	cfg, err := ParseConfig(args.StdinData)
 	if err != nil {
 		return err
 	}
-	mtu := cfg.MTU
-	if mtu == 0 {
-		if mtu, err = uplinkMTU(); err != nil {
-			return types.NewError(types.ErrPluginNotAvailable, "cannot find the uplink MTU", err.Error())
-		}
-	}
-	if _, err := ensureBridge(cfg.Bridge, cfg.GatewayIP, cfg.Prefix, mtu); err != nil {
+	if err := bridgeUsable(cfg.Bridge); err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "cannot make the bridge", err.Error())
 	}
-	if err := p.nodeSysctls(); err != nil {
-		return err
+	if _, err := p.readSysctl(brNetfilterSysctl); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return errNoBrNetfilter(err)
+		}
+		return types.NewError(types.ErrPluginNotAvailable, "cannot read node sysctls", err.Error())
 	}
-	store, err := OpenStore(cfg.DataDir, cfg.Name)
+	store, err := p.openStore(cfg)
 	if err != nil {
 		return types.NewError(types.ErrPluginNotAvailable, "cannot open the IPAM store", err.Error())
 	}
-	free, err := store.Free(cfg.Prefix, cfg.GatewayIP)
-	if err != nil {
-		return types.NewError(types.ErrPluginNotAvailable, "cannot read the IPAM store", err.Error())
-	}
-	if free <= 0 {
-		return types.NewError(types.ErrPluginNotAvailable, "IP range exhausted", cfg.Prefix.String())
+	for _, r := range cfg.IPRanges {
+		free, err := store.Free(r)
+		if err != nil {
+			return types.NewError(types.ErrPluginNotAvailable, "cannot read the IPAM store", err.Error())
+		}
+		if free <= 0 {
+			return types.NewError(types.ErrPluginNotAvailable, "IP range exhausted", r.Prefix.String())
+		}
 	}
 	return nil
 }

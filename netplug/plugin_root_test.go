@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
+	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,11 +16,13 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/containernetworking/plugins/pkg/testutils"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -176,6 +179,11 @@ func TestHostPort(t *testing.T) {
 	if seen, err := dial(n.client, nodeIP+":8080"); err != nil || seen != clientIP {
 		t.Fatalf("hostPort from client: seen %q, %v; ruleset:\n%s", seen, err, n.nftRuleset())
 	}
+	// From the node itself at 127.0.0.1, as portmap allows (route_localnet on the bridge,
+	// masqueraded to the bridge's address).
+	if seen, err := dial(n.ns, "127.0.0.1:8080"); err != nil || seen != "10.244.0.1" {
+		t.Fatalf("hostPort at 127.0.0.1 from the node: seen %q, %v; ruleset:\n%s", seen, err, n.nftRuleset())
+	}
 	// Hairpin: the pod reaches itself through its own hostPort.
 	if seen, err := dial(p, nodeIP+":8080"); err != nil || seen == "" {
 		t.Fatalf("hairpin through hostPort: seen %q, %v; ruleset:\n%s", seen, err, n.nftRuleset())
@@ -279,7 +287,7 @@ func TestAddDelCycles(t *testing.T) {
 // hostPort), then runs GC with no valid attachment: nothing may remain.
 func TestKillDuringAdd(t *testing.T) {
 	n := newNode(t, "")
-	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"podnet","type":"netplug","subnet":"10.244.0.0/24","dataDir":%q,"runtimeConfig":{"portMappings":[{"hostPort":9000,"containerPort":80,"protocol":"tcp"}]}}`, n.dataDir)
+	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"podnet","type":"netplug","subnet":"10.244.0.0/24","dataDir":%q,"gcGracePeriod":"0s","runtimeConfig":{"portMappings":[{"hostPort":9000,"containerPort":80,"protocol":"tcp"}]}}`, n.dataDir)
 	killed := 0
 	for i := range 30 {
 		pod := newNS(t)
@@ -325,6 +333,11 @@ func TestSpecVersionsAndErrors(t *testing.T) {
 			if r.IPs[0].Address.String() != "10.244.0.2/24" {
 				t.Fatalf("IP %s", r.IPs[0].Address.String())
 			}
+			// mtu on interfaces is a field of spec 1.1.0 only.
+			wantMTU := map[string]int{"0.4.0": 0, "1.0.0": 0, "1.1.0": uplinkMTUValue}[v]
+			if got := r.Interfaces[2].Mtu; got != wantMTU {
+				t.Fatalf("result mtu of %s = %d, want %d", r.Interfaces[2].Name, got, wantMTU)
+			}
 			if err := n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error {
 				return c.CheckNetworkList(ctx, n.list, rt("v", p.Path()))
 			}); err != nil {
@@ -365,7 +378,7 @@ func TestSpecVersionsAndErrors(t *testing.T) {
 		}
 		_, err = n.add("x", newNS(t))
 		var te *types.Error
-		if !errors.As(err, &te) || te.Code != 7 || te.Details != "subnet is required" {
+		if !errors.As(err, &te) || te.Code != 7 || te.Details != "subnet or ranges is required" {
 			t.Fatalf("ADD = %#v", err)
 		}
 	})
@@ -383,7 +396,7 @@ func TestGCLeavesOtherNetworksVeths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Allocate(netip.MustParsePrefix("10.244.0.0/24"), netip.MustParseAddr("10.244.0.1"), Owner{ContainerID: "mine", IfName: "eth1"}); err != nil {
+	if _, err := s.Allocate([]Range{mustRange(t, RangeConf{Subnet: "10.244.0.0/24"})}, Owner{ContainerID: "mine", IfName: "eth1"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.ns.Do(func(ns.NetNS) error {
@@ -414,7 +427,7 @@ func TestGCLeavesOtherNetworksVeths(t *testing.T) {
 func TestNetworksKeepTheirOwnRules(t *testing.T) {
 	n := newNode(t, "")
 	other, err := libcni.ConfListFromBytes([]byte(fmt.Sprintf(`{"cniVersion":"1.1.0","name":"other","plugins":[{"type":"netplug",
-		"bridge":"pnother0","subnet":"10.245.0.0/24","dataDir":%q,"capabilities":{"portMappings":true}}]}`, n.dataDir)))
+		"bridge":"pnother0","subnet":"10.245.0.0/24","dataDir":%q,"gcGracePeriod":"0s","capabilities":{"portMappings":true}}]}`, n.dataDir)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,5 +462,242 @@ func TestNetworksKeepTheirOwnRules(t *testing.T) {
 		return c.DelNetworkList(ctx, other, withPort("b", pb, 8082))
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+const (
+	nodeIP6   = "fd77::1"
+	clientIP6 = "fd77::2"
+)
+
+// addrNoDAD adds cidr to the link name in the current netns, usable at once.
+func addrNoDAD(name, cidr string) error {
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	a, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		return err
+	}
+	a.Flags = unix.IFA_F_NODAD
+	return netlink.AddrAdd(l, a)
+}
+
+// newDualStackNode is newNode with IPv6 on the uplink (default route via the client) and a
+// dual-stack netplug configuration.
+func newDualStackNode(t *testing.T) *testNode {
+	n := newNode(t, "")
+	if err := n.ns.Do(func(ns.NetNS) error {
+		if err := addrNoDAD("uplink", nodeIP6+"/64"); err != nil {
+			return err
+		}
+		up, _ := netlinksafe.LinkByName("uplink")
+		return netlink.RouteAdd(&netlink.Route{Gw: net.ParseIP(clientIP6), LinkIndex: up.Attrs().Index})
+	}); err != nil {
+		t.Fatal("node v6 setup:", err)
+	}
+	if err := n.client.Do(func(ns.NetNS) error { return addrNoDAD("eth0", clientIP6+"/64") }); err != nil {
+		t.Fatal("client v6 setup:", err)
+	}
+	n.conf = fmt.Sprintf(`{"cniVersion":"1.1.0","name":"podnet","plugins":[{"type":"netplug","dataDir":%q,"gcGracePeriod":"0s",
+		"ranges":[[{"subnet":"10.244.0.0/24"}],[{"subnet":"fd00:10:244::/64"}]],"capabilities":{"portMappings":true}}]}`, n.dataDir)
+	var err error
+	if n.list, err = libcni.ConfListFromBytes([]byte(n.conf)); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDualStack(t *testing.T) {
+	n := newDualStackNode(t)
+	p1, p2 := newNS(t), newNS(t)
+	var r1 string
+	if err := n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error {
+		r := rt("web", p1.Path())
+		r.CapabilityArgs = map[string]any{"portMappings": []map[string]any{{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}}}
+		res, err := c.AddNetworkList(ctx, n.list, r)
+		if err != nil {
+			return err
+		}
+		cur, err := resultJSON(res)
+		r1 = cur
+		return err
+	}); err != nil {
+		t.Fatal("ADD:", err)
+	}
+	// Result: both addresses on interface 2 (eth0), a default route per family.
+	for _, want := range []string{
+		`"ips":[{"address":"10.244.0.2/24","gateway":"10.244.0.1","interface":2},{"address":"fd00:10:244::2/64","gateway":"fd00:10:244::1","interface":2}]`,
+		`"routes":[{"dst":"0.0.0.0/0","gw":"10.244.0.1"},{"dst":"::/0","gw":"fd00:10:244::1"}]`,
+	} {
+		if !strings.Contains(r1, want) {
+			t.Errorf("result lacks %s:\n%s", want, r1)
+		}
+	}
+	r2 := n.mustAdd("other", p2)
+	if got := fmt.Sprint(r2.IPs[0].Address.String(), " ", r2.IPs[1].Address.String()); got != "10.244.0.3/24 fd00:10:244::3/64" {
+		t.Fatalf("second pod IPs = %s", got)
+	}
+	if err := n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error {
+		if err := c.CheckNetworkList(ctx, n.list, rt("other", p2.Path())); err != nil {
+			return fmt.Errorf("CHECK: %w", err)
+		}
+		return c.GetStatusNetworkList(ctx, n.list)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Addresses on the pod and the bridge, forwarding on in the node.
+	if err := p1.Do(func(ns.NetNS) error { return hasAddrs("eth0", "10.244.0.2/24", "fd00:10:244::2/64") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.ns.Do(func(ns.NetNS) error {
+		if err := hasAddrs("podnet0", "10.244.0.1/24", "fd00:10:244::1/64"); err != nil {
+			return err
+		}
+		for _, f := range []string{"/proc/sys/net/ipv6/conf/all/forwarding", "/proc/sys/net/ipv4/conf/podnet0/route_localnet"} {
+			if b, err := os.ReadFile(f); err != nil || string(b) != "1\n" {
+				return fmt.Errorf("%s = %q, %v", f, b, err)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Over IPv6: pod to pod, pod to gateway, pod to outside (masqueraded), hostPort from outside.
+	listen(t, p2, "[fd00:10:244::3]:8080")
+	if seen, err := dial(p1, "[fd00:10:244::3]:8080"); err != nil || seen != "fd00:10:244::2" {
+		t.Fatalf("pod to pod over v6: seen %q, %v", seen, err)
+	}
+	listen(t, n.ns, "[fd00:10:244::1]:8081")
+	if seen, err := dial(p2, "[fd00:10:244::1]:8081"); err != nil || seen != "fd00:10:244::3" {
+		t.Fatalf("pod to v6 gateway: seen %q, %v", seen, err)
+	}
+	listen(t, n.client, "["+clientIP6+"]:8082")
+	if seen, err := dial(p1, "["+clientIP6+"]:8082"); err != nil || seen != nodeIP6 {
+		t.Fatalf("pod to outside over v6: seen %q, %v; ruleset:\n%s", seen, err, n.nftRuleset())
+	}
+	listen(t, p1, "[::]:80")
+	if seen, err := dial(n.client, "["+nodeIP6+"]:8080"); err != nil || seen != clientIP6 {
+		t.Fatalf("v6 hostPort from client: seen %q, %v; ruleset:\n%s", seen, err, n.nftRuleset())
+	}
+	if seen, err := dial(n.client, nodeIP+":8080"); err != nil || seen != clientIP {
+		t.Fatalf("v4 hostPort from client: seen %q, %v", seen, err)
+	}
+	rs := n.nftRuleset()
+	for _, want := range []string{"table ip6 netplug-podnet", "ip6 saddr fd00:10:244::/64 ip6 daddr != fd00:10:244::/64 masquerade", "dnat to [fd00:10:244::2]:80", "dnat to 10.244.0.2:80"} {
+		if !strings.Contains(rs, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, rs)
+		}
+	}
+
+	// DEL one, GC the other: nothing of either family remains.
+	if err := n.del("other", p2.Path()); err != nil {
+		t.Fatal("DEL:", err)
+	}
+	if got := fmt.Sprint(n.reservations()); got != "[10.244.0.2 web/eth0 fd00:10:244::2 web/eth0]" {
+		t.Fatalf("after DEL: %s", got)
+	}
+	if err := n.gc(t.TempDir()); err != nil {
+		t.Fatal("GC:", err)
+	}
+	if got := fmt.Sprint(n.reservations(), n.veths()); got != "[] []" {
+		t.Fatalf("after GC: %s", got)
+	}
+	if rs := n.nftRuleset(); strings.Contains(rs, "hp-") || strings.Contains(rs, "dnat") {
+		t.Fatalf("hostPort rules left after GC:\n%s", rs)
+	}
+}
+
+func resultJSON(r types.Result) (string, error) {
+	var b strings.Builder
+	if err := r.PrintTo(&b); err != nil {
+		return "", err
+	}
+	return strings.Join(strings.Fields(b.String()), ""), nil
+}
+
+// hasAddrs fails unless link name in the current netns holds every cidr.
+func hasAddrs(name string, cidrs ...string) error {
+	l, err := netlinksafe.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	addrs, err := netlinksafe.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, a := range addrs {
+		have[a.IPNet.String()] = true
+	}
+	for _, c := range cidrs {
+		if !have[c] {
+			return fmt.Errorf("%s lacks %s (has %v)", name, c, addrs)
+		}
+	}
+	return nil
+}
+
+// STATUS only looks: no bridge made, no sysctl set; code 50 when the bridge name is taken by
+// another kind of link or br_netfilter is missing.
+func TestStatusOnlyChecks(t *testing.T) {
+	n := newNode(t, "")
+	status := func() error {
+		return n.cniIn(n.cacheDir, func(c *libcni.CNIConfig, ctx context.Context) error { return c.GetStatusNetworkList(ctx, n.list) })
+	}
+	if err := status(); err != nil {
+		t.Fatal("STATUS before any ADD:", err)
+	}
+	if err := n.ns.Do(func(ns.NetNS) error {
+		if _, err := netlinksafe.LinkByName("podnet0"); !isNotFound(err) {
+			return fmt.Errorf("STATUS made the bridge (lookup: %v)", err)
+		}
+		if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err != nil || string(b) != "0\n" {
+			return fmt.Errorf("STATUS set ip_forward: %q, %v", b, err)
+		}
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name = "podnet0"
+		return netlink.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "notabridge"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var te *types.Error
+	if err := status(); !errors.As(err, &te) || te.Code != 50 || te.Details != "podnet0 exists and is a veth, not a bridge" {
+		t.Fatalf("STATUS with a veth named podnet0 = %#v, want code 50", err)
+	}
+	// br_netfilter missing (faked: the test cannot unload a module).
+	p := &Plugin{ReadSysctl: func(name string) (string, error) {
+		return "", &fs.PathError{Op: "open", Path: "/proc/sys/" + strings.ReplaceAll(name, ".", "/"), Err: fs.ErrNotExist}
+	}}
+	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"podnet","type":"netplug","bridge":"pnfresh0","subnet":"10.244.0.0/24","dataDir":%q}`, n.dataDir)
+	err := n.ns.Do(func(ns.NetNS) error { return p.Status(&skel.CmdArgs{StdinData: []byte(conf)}) })
+	if !errors.As(err, &te) || te.Code != 50 || !strings.HasPrefix(te.Msg, "the br_netfilter kernel module is not loaded") {
+		t.Fatalf("STATUS without br_netfilter = %v, want code 50", err)
+	}
+}
+
+// GC spares a reservation younger than gcGracePeriod (default one minute) that the valid list
+// lacks, with its veth: its ADD may have begun after the runtime listed the valid attachments.
+func TestGCGracePeriod(t *testing.T) {
+	n := newNode(t, "")
+	conf := fmt.Sprintf(`{"cniVersion":"1.1.0","name":"podnet","type":"netplug","subnet":"10.244.0.0/24","dataDir":%q,"cni.dev/valid-attachments":[]}`, n.dataDir)
+	n.mustAdd("inflight", newNS(t))
+	added := time.Now()
+	for _, tc := range []struct {
+		after time.Duration
+		want  string
+	}{
+		{30 * time.Second, "[10.244.0.2 inflight/eth0] [" + HostVethName("inflight", "eth0") + "]"},
+		{2 * time.Minute, "[] []"},
+	} {
+		p := &Plugin{Now: func() time.Time { return added.Add(tc.after) }}
+		if err := n.ns.Do(func(ns.NetNS) error { return p.GC(&skel.CmdArgs{StdinData: []byte(conf)}) }); err != nil {
+			t.Fatal("GC:", err)
+		}
+		if got := fmt.Sprint(n.reservations(), n.veths()); got != tc.want {
+			t.Fatalf("GC %s after ADD left %s, want %s", tc.after, got, tc.want)
+		}
 	}
 }

@@ -8,8 +8,6 @@ import (
 )
 
 func main() {
-	p := &netplug.Plugin{NewFirewall: func(cfg *netplug.Config) (netplug.Firewall, error) {
-		return &netplug.NftFirewall{Table: netplug.TableFor(cfg.Name)}, nil
-	}}
+	p := &netplug.Plugin{NewFirewall: netplug.NewNftFirewall}
 	skel.PluginMainFuncs(p.Funcs(), netplug.SupportedVersions, "netplug: podnet's bridge CNI plugin")
 }
