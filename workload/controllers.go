@@ -1,0 +1,142 @@
+package workload
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/podnet/podnet/api/registry"
+	"github.com/podnet/podnet/api/resource"
+)
+
+// Config wires the controllers.
+type Config struct {
+	Registry *registry.Registry
+	Logger   *slog.Logger
+	// Now is the clock (tests pin it); defaults to time.Now.
+	Now func() time.Time
+	// Resync is how often every object is synced even without a change (the safety net for a
+	// missed event); defaults to 30 s.
+	Resync time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Resync <= 0 {
+		c.Resync = 30 * time.Second
+	}
+}
+
+// Controllers runs the ReplicaSet and Deployment controllers.
+type Controllers struct {
+	reg    *registry.Registry
+	log    *slog.Logger
+	now    func() time.Time
+	resync time.Duration
+	events *recorder
+
+	replicaSets *queue
+	deployments *queue
+}
+
+// New makes the controllers; Run starts them.
+func New(cfg Config) *Controllers {
+	cfg.setDefaults()
+	return &Controllers{
+		reg: cfg.Registry, log: cfg.Logger, now: cfg.Now, resync: cfg.Resync,
+		events:      &recorder{reg: cfg.Registry, now: cfg.Now, log: cfg.Logger},
+		replicaSets: newQueue(), deployments: newQueue(),
+	}
+}
+
+// Run watches the store and syncs ReplicaSets and Deployments until ctx ends.
+func (c *Controllers) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	run := func(fn func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); fn() }()
+	}
+	run(func() { c.watch(ctx) })
+	run(func() { c.resyncLoop(ctx) })
+	run(func() { c.work(ctx, c.replicaSets, "replicaset", c.syncReplicaSet) })
+	run(func() { c.work(ctx, c.deployments, "deployment", c.syncDeployment) })
+	wg.Wait()
+}
+
+// work syncs keys from q one at a time; a failed sync is retried with backoff, a conflict
+// (someone wrote the object since it was read) at once, since the next read is fresh.
+func (c *Controllers) work(ctx context.Context, q *queue, kind string, sync func(ctx context.Context, ns, name string) error) {
+	for {
+		key, ok := q.next(ctx)
+		if !ok {
+			return
+		}
+		ns, name, _ := strings.Cut(key, "/")
+		err := sync(ctx, ns, name)
+		switch {
+		case err == nil:
+			q.forget(key)
+		case ctx.Err() != nil:
+		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
+			q.retry(key)
+		default:
+			c.log.Warn("sync failed; will retry", "kind", kind, "key", key, "err", err)
+			q.retry(key)
+		}
+		q.done(key)
+	}
+}
+
+func (c *Controllers) resyncLoop(ctx context.Context) {
+	t := time.NewTicker(c.resync)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.enqueueAll()
+		}
+	}
+}
+
+// enqueueAll queues every ReplicaSet and Deployment.
+func (c *Controllers) enqueueAll() {
+	for _, target := range []struct {
+		info *resource.Info
+		q    *queue
+	}{{resource.ReplicaSets, c.replicaSets}, {resource.Deployments, c.deployments}} {
+		objs, _, err := c.reg.List(target.info, "", registry.ListOptions{})
+		if err != nil {
+			c.log.Warn("resync list failed", "resource", target.info.GVR.Resource, "err", err)
+			continue
+		}
+		for _, o := range objs {
+			m := accessor(o)
+			target.q.add(key(m.GetNamespace(), m.GetName()))
+		}
+	}
+}
+
+func key(ns, name string) string { return ns + "/" + name }
+
+// errs joins the errors of independent steps of one sync.
+func errs(list ...error) error { return errors.Join(list...) }
+
+func wrap(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
