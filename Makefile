@@ -67,7 +67,7 @@ lint:
 	$(GO) run $(STATICCHECK) -checks inherit,-ST1005 ./...
 
 images:
-	@echo "no images yet"
+	GO=$(GO) hack/images.sh
 
 clean:
 	rm -rf bin build cmd/podnet/kubectl.image
