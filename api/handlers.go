@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/podnet/podnet/api/registry"
@@ -29,8 +30,10 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 		err = s.serveObject(w, r, ri)
 	case "scale":
 		err = s.serveScale(w, r, ri)
+	case "log", "exec", "attach":
+		err = s.serveStream(w, r, ri)
 	default:
-		err = apierrors.NewServiceUnavailable(fmt.Sprintf("%s/%s is not available on this node yet", ri.info.GVR.Resource, ri.subresource))
+		err = apierrors.NewNotFound(schema.GroupResource{Group: ri.info.GVR.Group, Resource: ri.info.GVR.Resource + "/" + ri.subresource}, ri.name)
 	}
 	if err != nil {
 		writeError(w, s.log, err)

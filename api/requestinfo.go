@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -66,6 +67,10 @@ func parseRequest(r *http.Request) (*requestInfo, error) {
 		}
 	}
 	ri.verb = verbFor(r, ri.name != "")
+	if ri.verb == "" && r.Method == http.MethodPost && subresourceAllows(info, ri.subresource, "create") {
+		// exec and attach: SPDY clients POST to the object's subresource.
+		ri.verb = "create"
+	}
 	if ri.verb == "" {
 		return nil, apierrors.NewMethodNotSupported(info.GroupResource(), r.Method)
 	}
@@ -106,4 +111,9 @@ func verbFor(r *http.Request, named bool) string {
 func isNamespaceSubresource(name string) bool {
 	_, ok := resource.Namespaces.Subresource(name)
 	return ok
+}
+
+func subresourceAllows(info *resource.Info, subresource, verb string) bool {
+	sub, ok := info.Subresource(subresource)
+	return ok && slices.Contains(sub.Verbs, verb)
 }

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/podnet/podnet/api/registry"
+	"github.com/podnet/podnet/api/streaming"
 )
 
 // Config wires the API server.
@@ -25,6 +26,10 @@ type Config struct {
 	Now     func() time.Time
 	// Ready reports whether the node is ready to serve (for /readyz).
 	Ready func() bool
+	// Pods serves pods/log, pods/exec and pods/attach; without it they answer 503.
+	Pods streaming.Pods
+	// Streaming tunes exec and attach sessions (idle and stream creation timeouts).
+	Streaming streaming.ServerConfig
 }
 
 // VersionInfo is what /version answers (kubectl version reads it).

@@ -55,6 +55,10 @@ type CNI struct {
 // Runtime configures how containers are run.
 type Runtime struct {
 	Executor string `json:"executor"`
+	// Offline never contacts an image registry: pods use the images already present (podnet
+	// image import) whatever their imagePullPolicy, and a missing one is an image pull error.
+	// For air-gapped nodes, and for tests, which must not reach beyond their own namespaces.
+	Offline bool `json:"offline"`
 }
 
 // Log configures the daemon's logger.

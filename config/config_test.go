@@ -92,6 +92,7 @@ nodeName: ""
 runDir: /run/podnet
 runtime:
   executor: builtin
+  offline: false
 `
 	if string(data) != want {
 		t.Errorf("Default() as YAML:\n%s\nwant:\n%s", data, want)
@@ -285,6 +286,7 @@ nftables-table=podnet
 node-ip=
 node-name=
 node-port-range=30000-32767
+offline=false
 pod-cidr=
 run-dir=/run/podnet
 service-cidr=10.96.0.0/12`

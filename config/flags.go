@@ -61,6 +61,8 @@ var flagSpecs = []flagSpec{
 		func(c *Config) *string { return &c.CNI.ConfDir }, (*pflag.FlagSet).StringVar),
 	bind("executor", "container executor: builtin, runc or crun",
 		func(c *Config) *string { return &c.Runtime.Executor }, (*pflag.FlagSet).StringVar),
+	bind("offline", "never pull images from a registry; use those already present",
+		func(c *Config) *bool { return &c.Runtime.Offline }, (*pflag.FlagSet).BoolVar),
 	bind("log-level", "log level: debug, info, warn or error",
 		func(c *Config) *string { return &c.Log.Level }, (*pflag.FlagSet).StringVar),
 	bind("log-format", "log format: text or json",

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/netip"
 	"path/filepath"
 	"sort"
@@ -468,4 +469,9 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func (f *fakeRuntime) Log(ctx context.Context, c *ContainerState, o LogOptions, stdout, stderr io.Writer) error {
+	_, err := fmt.Fprintf(stdout, "log of %s#%d\n", c.Name, c.Attempt)
+	return err
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"io"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -37,6 +38,18 @@ type Runtime interface {
 	Exec(ctx context.Context, id string, cmd []string, s streaming.Streams) (exitCode int, err error)
 	// Attach connects streams to the container's own stdio.
 	Attach(ctx context.Context, id string, s streaming.Streams) error
+	// Log writes the container's log as opts say; following ends when the container has exited
+	// and its log is drained, or ctx ends.
+	Log(ctx context.Context, c *ContainerState, opts LogOptions, stdout, stderr io.Writer) error
+}
+
+// LogOptions select what Log writes (kubectl logs' flags).
+type LogOptions struct {
+	Follow     bool
+	TailLines  *int64
+	Since      time.Time
+	Timestamps bool
+	LimitBytes *int64
 }
 
 // ImageInfo is what starting a container needs of its image.

@@ -192,7 +192,7 @@ func (r *Registry) collectGarbage(ctx context.Context) (pending bool, err error)
 		if o.meta.DeletionTimestamp == nil {
 			continue
 		}
-		if len(o.meta.Finalizers) == 0 && o.info != resource.Namespaces {
+		if len(o.meta.Finalizers) == 0 && o.info != resource.Namespaces && !gracefulPod(o) {
 			// Finalized but still stored: only data from before deletions were one transaction.
 			errs = append(errs, r.purge(ctx, o))
 			continue
@@ -210,6 +210,12 @@ func (r *Registry) collectGarbage(ctx context.Context) (pending bool, err error)
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// gracefulPod: a pod in its grace period is the kubelet's to delete once its containers stop.
+func gracefulPod(o ref) bool {
+	g := o.meta.DeletionGracePeriodSeconds
+	return o.info == resource.Pods && g != nil && *g > 0
+}
 
 // ownersGone confirms with fresh reads that none of d's owners exists: the pass's list of live
 // objects was read resource by resource, so an owner created during it may be missing from it.

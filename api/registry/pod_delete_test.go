@@ -81,3 +81,19 @@ func TestPodGracefulDeletion(t *testing.T) {
 		})
 	}
 }
+
+// The lifecycle controllers' sweep must leave a pod in its grace period to the kubelet.
+func TestSweepKeepsTerminatingPods(t *testing.T) {
+	r := newRegistry(t)
+	ctx := context.Background()
+	if _, err := r.Create(ctx, resource.Pods, "default", testPod("a", "node1", "", nil), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Delete(ctx, resource.Pods, "default", "a", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	passes(r, 2)
+	if got := podState(t, r, "a"); got != "terminating until 12:00:30 grace 30" {
+		t.Errorf("after a sweep: %s", got)
+	}
+}

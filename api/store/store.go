@@ -325,12 +325,14 @@ func (s *Store) Delete(info *resource.Info, ns, name string, check func(cur runt
 
 // Meta is the part of an object's metadata the lifecycle controllers work from.
 type Meta struct {
-	Name              string                  `json:"name"`
-	Namespace         string                  `json:"namespace,omitempty"`
-	UID               types.UID               `json:"uid"`
-	DeletionTimestamp *metav1.Time            `json:"deletionTimestamp,omitempty"`
-	Finalizers        []string                `json:"finalizers,omitempty"`
-	OwnerReferences   []metav1.OwnerReference `json:"ownerReferences,omitempty"`
+	Name              string       `json:"name"`
+	Namespace         string       `json:"namespace,omitempty"`
+	UID               types.UID    `json:"uid"`
+	DeletionTimestamp *metav1.Time `json:"deletionTimestamp,omitempty"`
+	// DeletionGracePeriodSeconds tells a pod in its grace period from a finished deletion.
+	DeletionGracePeriodSeconds *int64                  `json:"deletionGracePeriodSeconds,omitempty"`
+	Finalizers                 []string                `json:"finalizers,omitempty"`
+	OwnerReferences            []metav1.OwnerReference `json:"ownerReferences,omitempty"`
 }
 
 // ListMeta returns the metadata of every object of info in namespace ns ("" for all), without

@@ -8,10 +8,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/podnet/podnet/runtime/executor"
 	"github.com/podnet/podnet/version"
 )
 
 func main() {
+	// A container's init stage: straight to the executor, no cobra on a container's start path.
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		os.Exit(executor.RunInit(os.Args[2:]))
+	}
 	// kubectl parses its own flags: hand it everything after "kubectl" untouched.
 	if len(os.Args) > 1 && os.Args[1] == "kubectl" {
 		os.Exit(runKubectl(os.Args[2:]))
@@ -22,7 +27,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newKubectlCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newKubectlCommand(), newImageCommand(), newInitCommand(), newVersionCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "podnet:", err)
 		os.Exit(1)

@@ -34,6 +34,7 @@ import (
 	"github.com/podnet/podnet/node"
 	"github.com/podnet/podnet/services/allocator"
 	"github.com/podnet/podnet/version"
+	"github.com/podnet/podnet/workload"
 )
 
 func newServeCommand() *cobra.Command {
@@ -84,8 +85,11 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 		return err
 	}
 	reg := registry.New(registry.Config{
-		Store:  st,
-		Hooks:  map[schema.GroupVersionResource]registry.Hook{resource.Services.GVR: alloc},
+		Store: st,
+		Hooks: map[schema.GroupVersionResource]registry.Hook{
+			resource.Services.GVR: alloc,
+			resource.Pods.GVR:     node.Scheduler{NodeName: cfg.NodeName},
+		},
 		Logger: log,
 	})
 
@@ -106,18 +110,23 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 	if err != nil {
 		return err
 	}
+	network, err := newNetwork(ctx, cfg, parsed, log)
+	if err != nil {
+		return err
+	}
+	kubelet, closeRuntime, err := newKubelet(ctx, cfg, parsed, reg, network, log)
+	if err != nil {
+		return err
+	}
+	defer closeRuntime()
 	srv := api.New(ctx, api.Config{
 		Registry: reg, Token: creds.Token, Discovery: disc, Logger: log,
-		Version: apiVersion(),
+		Version: apiVersion(), Pods: kubelet,
 	})
 
 	if err := api.Bootstrap(ctx, reg, api.BootstrapConfig{
 		ServiceIP: firstIP(parsed), EndpointIP: parsed.NodeIP, EndpointPort: int32(cfg.API.Port),
 	}); err != nil {
-		return err
-	}
-	network, err := newNetwork(ctx, cfg, parsed, log)
-	if err != nil {
 		return err
 	}
 	nodeStatus := node.NewStatus(reg, node.Config{
@@ -137,6 +146,12 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 	defer stopLoops()
 	loops.Go(func() { nodeStatus.Run(loopCtx) })
 	loops.Go(func() { reg.RunControllers(loopCtx, 10*time.Second) })
+	loops.Go(func() { workload.New(workload.Config{Registry: reg, Logger: log}).Run(loopCtx) })
+	loops.Go(func() {
+		if err := kubelet.Run(loopCtx); err != nil {
+			log.Error("kubelet stopped", "err", err)
+		}
+	})
 
 	return listenAndServe(ctx, log, srv.Handler(), creds.ServingCert, apiAddresses(parsed.NodeIP.String(), cfg.API.Port))
 }
@@ -225,9 +240,8 @@ func apiDNSNames(nodeName, domain string) []string {
 		"kubernetes.default.svc." + domain}
 }
 
-// newNetwork loads the CNI network (writing the default netplug conflist for the node's pod range
-// when none is configured) and collects what a crash left behind: no sandbox survives a daemon
-// start yet, so every attachment in podnet's private cache is garbage.
+// newNetwork loads the CNI network, writing the default netplug conflist for the node's pod range
+// when none is configured. (newKubelet collects what a crash left behind.)
 func newNetwork(ctx context.Context, cfg config.Config, p config.Parsed, log *slog.Logger) (*cni.Network, error) {
 	exe, err := os.Executable()
 	if err != nil {
@@ -242,8 +256,5 @@ func newNetwork(ctx context.Context, cfg config.Config, p config.Parsed, log *sl
 		return nil, err
 	}
 	log.Info("pod network", "network", n.Name(), "conflist", n.File())
-	if err := n.GC(ctx, nil); err != nil {
-		log.Warn("CNI garbage collection at start failed", "err", err)
-	}
 	return n, nil
 }

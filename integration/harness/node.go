@@ -112,7 +112,9 @@ func (n *Node) makeRunDir() {
 }
 
 func (n *Node) argv() []string {
-	argv := []string{"--net=" + n.NodeNSPath(), "--", n.bin, "serve", "--data-dir", n.dataDir, "--run-dir", n.runDir}
+	// --offline: a test's traffic stays inside its own namespaces, image pulls included; tests
+	// import the images they run (make images).
+	argv := []string{"--net=" + n.NodeNSPath(), "--", n.bin, "serve", "--data-dir", n.dataDir, "--run-dir", n.runDir, "--offline"}
 	if n.configPath != "" {
 		argv = append(argv, "--config", n.configPath)
 	}

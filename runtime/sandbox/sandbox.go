@@ -321,3 +321,19 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// Attachments are the CNI attachments of every sandbox on disk, finished or not: the valid
+// attachments a CNI GC must keep.
+func (m *Manager) Attachments() ([]cni.Attachment, error) {
+	all, err := m.List()
+	if err != nil {
+		return nil, err
+	}
+	var out []cni.Attachment
+	for _, sb := range all {
+		if sb.ID != "" {
+			out = append(out, attachment(sb))
+		}
+	}
+	return out, nil
+}

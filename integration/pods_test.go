@@ -1,0 +1,93 @@
+package integration
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/podnet/podnet/integration/harness"
+)
+
+// importImages loads `make images`' tarballs into the node's image store, as a user would with
+// `podnet image import`.
+func importImages(t *testing.T, n *harness.Node) {
+	t.Helper()
+	root := repoDir(t)
+	var files []string
+	for _, name := range []string{"busybox.tar", "nginx.tar"} {
+		p := filepath.Join(root, "build", "images", name)
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s missing: run make images", p)
+		}
+		files = append(files, p)
+	}
+	cmd := exec.Command(filepath.Join(root, "bin", "podnet"), append([]string{"image", "import", "--data-dir", n.DataDir()}, files...)...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("podnet image import: %v\n%s", err, out)
+	}
+}
+
+func repoDir(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Dir(wd) // integration/ is one below the root
+}
+
+// waitPod waits for kubectl's jsonpath on a pod to print want.
+func waitPod(t *testing.T, k kubectlRun, name, jsonpath, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var got string
+	for time.Now().Before(deadline) {
+		out, _, err := k("", "get", "pod", name, "-o", "jsonpath="+jsonpath)
+		if got = out; err == nil && out == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	desc, _, _ := k("", "describe", "pod", name)
+	t.Fatalf("pod %s: %s is %q, want %q\n%s", name, jsonpath, got, want, desc)
+}
+
+func httpGetIn(t *testing.T, n *harness.Node, url string) string {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: nil, Dial: func(network, addr string) (net.Conn, error) { return n.DialNode(network, addr) },
+	}}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s from the node: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestRunNginx(t *testing.T) {
+	n := harness.StartNode(t, harness.Options{})
+	importImages(t, n)
+	k := kubectlRun(n.KubectlIn)
+	equal(t, "run", must(t, k, "", "run", "nginx", "--image=nginx", "--restart=Never", "--port=80"), "pod/nginx created\n")
+	start := time.Now()
+	must(t, k, "", "wait", "--for=condition=Ready", "pod/nginx", "--timeout=60s")
+	t.Logf("ready after %s", time.Since(start))
+	ip := must(t, k, "", "get", "pod", "nginx", "-o", "jsonpath={.status.podIP}")
+	if !strings.HasPrefix(ip, "10.244.0.") {
+		t.Fatalf("pod IP %q", ip)
+	}
+	if page := httpGetIn(t, n, "http://"+ip+"/"); !strings.Contains(page, "<title>Welcome to nginx!</title>") {
+		t.Errorf("nginx served:\n%s", page)
+	}
+	start = time.Now()
+	must(t, k, "", "delete", "pod", "nginx", "--wait", "--timeout=60s")
+	t.Logf("deleted after %s", time.Since(start))
+	t.Log(must(t, k, "", "get", "events"))
+}
