@@ -40,7 +40,7 @@ build:
 	$(GO) build -trimpath -ldflags '$(KUBECTL_LDFLAGS)' -o cmd/podnet/kubectl.image ./hack/kubectl
 	$(GO) build -trimpath -tags podnet_kubectl_image -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-test: deps build unit integration
+test: deps build images unit integration
 
 # PODNET_INTEGRATION=1 turns every root test's "skip when not root (or nft, or the reference
 # plugins, is missing)" into a failure: under make test a missing prerequisite must be loud. The

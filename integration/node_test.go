@@ -21,6 +21,7 @@ import (
 
 func TestRunExpose(t *testing.T) {
 	n := harness.StartNode(t, harness.Options{})
+	importImages(t, n)
 	k := kubectlRun(n.KubectlIn)
 	equal(t, "run --expose", must(t, k, "", "run", "nginx", "--image=nginx", "--restart=Never", "--port=80", "--expose"),
 		"service/nginx created\npod/nginx created\n")
@@ -32,9 +33,12 @@ func TestRunExpose(t *testing.T) {
 	if ip, err := netip.ParseAddr(m[1]); err != nil || !netip.MustParsePrefix("10.96.0.0/12").Contains(ip) || ip == netip.MustParseAddr("10.96.0.10") {
 		t.Errorf("ClusterIP %s not a dynamic address in 10.96.0.0/12", m[1])
 	}
+	must(t, k, "", "wait", "--for=condition=Ready", "pod/nginx", "--timeout=60s")
 	rows := table(must(t, k, "", "get", "pods", "-o", "wide"))
 	checkRow(t, "pods -o wide header", rows[0], "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED", "NODE", "READINESS", "GATES")
-	checkRow(t, "pod (no runtime yet)", rows[1], "nginx", "0/1", "Pending", "0", "<age>", "<none>", "<none>", "<none>", "<none>")
+	node := must(t, k, "", "get", "nodes", "-o", "jsonpath={.items[0].metadata.name}")
+	ip := must(t, k, "", "get", "pod", "nginx", "-o", "jsonpath={.status.podIP}")
+	checkRow(t, "pod", rows[1], "nginx", "1/1", "Running", "0", "<age>", ip, node, "<none>", "<none>")
 	// The pod must go before the test ends: the harness counts leftovers as leaks.
 	must(t, k, "", "delete", "pod", "nginx", "--wait")
 }

@@ -206,3 +206,38 @@ spec:
 		}
 	})
 }
+
+// TestInteractive: `kubectl run --rm -it` under a pseudo-terminal prints what the command wrote
+// and removes the pod; `kubectl attach` follows a running container's output.
+func TestInteractive(t *testing.T) {
+	n := harness.StartNode(t, harness.Options{})
+	importImages(t, n)
+	k := kubectlRun(n.KubectlIn)
+	must(t, k, "", "run", "nginx", "--image=nginx", "--restart=Never", "--port=80")
+	must(t, k, "", "wait", "--for=condition=Ready", "pod/nginx", "--timeout=60s")
+	ip := must(t, k, "", "get", "pod", "nginx", "-o", "jsonpath={.status.podIP}")
+	out, err := n.KubectlTTY("", "run", "busybox", "--rm", "-it", "--image=busybox", "--restart=Never", "--", "wget", "-O-", ip)
+	if err != nil || !strings.Contains(out, "<title>Welcome to nginx!</title>") {
+		t.Errorf("run --rm -it: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, `pod "busybox" deleted`) {
+		t.Errorf("run --rm -it did not delete its pod:\n%s", out)
+	}
+	if got, _, _ := k("", "get", "pod", "busybox", "-o", "name"); got != "" {
+		t.Errorf("pod busybox still there: %q", got)
+	}
+	// An interactive shell: what is typed reaches it through the terminal.
+	out, err = n.KubectlTTY("echo typed-$((6*7))\nexit 5\n", "run", "shell", "--rm", "-it", "--image=busybox", "--restart=Never", "--", "sh")
+	if !strings.Contains(out, "typed-42") {
+		t.Errorf("run -it sh: %v\n%s", err, out)
+	}
+	must(t, k, busyboxPod("ticker", "Never", "for i in 1 2 3 4 5 6 7 8 9 10; do echo tick $i; sleep 0.3; done", ""), "apply", "-f", "-")
+	must(t, k, "", "wait", "--for=condition=Ready", "pod/ticker", "--timeout=60s")
+	// attach follows the output until the container exits.
+	att := must(t, k, "", "attach", "ticker")
+
+	if !strings.Contains(att, "tick 10\n") {
+		t.Errorf("attach printed %q", att)
+	}
+	must(t, k, "", "delete", "pod", "nginx", "ticker", "--wait", "--timeout=60s")
+}

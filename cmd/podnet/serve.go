@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/klog/v2"
 
 	"github.com/podnet/podnet/api"
 	"github.com/podnet/podnet/api/discovery"
@@ -69,6 +70,9 @@ func newServeCommand() *cobra.Command {
 // serve runs the node until ctx ends.
 func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 	log := cfg.Logger(os.Stderr)
+	// Library code logs through klog (e.g. a websocket session that ends: "Error on socket
+	// receive"); those are details of podnet's own streams, so they go to slog at debug level.
+	klog.SetSlogLogger(slog.New(debugOnly{log.Handler()}))
 	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("make %s: %w", dir, err)
@@ -155,6 +159,21 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 
 	return listenAndServe(ctx, log, srv.Handler(), creds.ServingCert, apiAddresses(parsed.NodeIP.String(), cfg.API.Port))
 }
+
+// debugOnly demotes every record to debug level.
+type debugOnly struct{ slog.Handler }
+
+func (d debugOnly) Enabled(ctx context.Context, _ slog.Level) bool {
+	return d.Handler.Enabled(ctx, slog.LevelDebug)
+}
+
+func (d debugOnly) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return d.Handler.Handle(ctx, r)
+}
+
+func (d debugOnly) WithAttrs(a []slog.Attr) slog.Handler { return debugOnly{d.Handler.WithAttrs(a)} }
+func (d debugOnly) WithGroup(n string) slog.Handler      { return debugOnly{d.Handler.WithGroup(n)} }
 
 func apiAddresses(nodeIP string, port int) []string {
 	addrs := []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(port))}

@@ -1,9 +1,17 @@
 package harness
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
 )
 
 // Kubectl runs the system kubectl inside the node's namespace against the node's kubeconfig.
@@ -62,3 +70,38 @@ type timeoutError struct {
 
 func (e *timeoutError) Error() string { return e.what + ": timed out after " + e.after }
 func (e *timeoutError) Unwrap() error { return e.err }
+
+// KubectlTTY runs the system kubectl with a pseudo-terminal as its stdin, stdout and stderr (for
+// `run -it`, `exec -it`, `attach -it`), types input into it, and returns everything the terminal
+// showed once kubectl exits.
+func (n *Node) KubectlTTY(input string, args ...string) (string, error) {
+	bin, err := systemKubectl()
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.opts.KubectlTimeout)
+	defer cancel()
+	argv := append([]string{"--net=" + n.NodeNSPath(), "--", bin, "--kubeconfig", n.KubeconfigPath(), "--cache-dir", n.cacheDir}, args...)
+	cmd := exec.CommandContext(ctx, "nsenter", argv...)
+	cmd.Env = append(os.Environ(), n.opts.Env...)
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
+	if err != nil {
+		return "", fmt.Errorf("kubectl under a pty: %w", err)
+	}
+	defer tty.Close()
+	if input != "" {
+		go func() { tty.Write([]byte(input)) }()
+	}
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { io.Copy(&out, tty); close(done) }()
+	err = cmd.Wait()
+	select { // the pty reports EIO once the last process holding it is gone
+	case <-done:
+	case <-time.After(2 * time.Second):
+	}
+	if err != nil {
+		return out.String(), fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
+	}
+	return out.String(), nil
+}
