@@ -204,9 +204,14 @@ func checkGet(t *testing.T, k kubectlRun) {
 	rows = table(must(t, k, "", "get", "svc", "-n", "shop", "-o", "wide"))
 	checkRow(t, "get svc -o wide header", rows[0], "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE", "SELECTOR")
 	checkRow(t, "get svc -o wide", rows[1], "web", "ClusterIP", "<ip>", "<none>", "81/TCP", "<age>", "app=web")
-	rows = table(must(t, k, "", "get", "deploy", "-n", "shop"))
+	// The Deployment controller makes its ReplicaSet and pods at once (UP-TO-DATE 2); with no
+	// image imported in this test, none becomes available.
+	waitFor(t, 30*time.Second, "the deployment's replica set", func() bool {
+		rows = table(must(t, k, "", "get", "deploy", "-n", "shop"))
+		return len(rows) > 1 && rows[1][2] == "2"
+	})
 	checkRow(t, "get deploy header", rows[0], "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE")
-	checkRow(t, "get deploy", rows[1], "web", "0/2", "0", "0", "<age>")
+	checkRow(t, "get deploy", rows[1], "web", "0/2", "2", "0", "<age>")
 	rows = table(must(t, k, "", "get", "ingress", "-n", "shop"))
 	checkRow(t, "get ingress header", rows[0], "NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE")
 	checkRow(t, "get ingress", rows[1], "web", "<none>", "shop.example.com", "80", "<age>")
