@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -122,7 +123,7 @@ func New(cfg Config) (*Network, error) {
 			return nil, fmt.Errorf("cni: %w", err)
 		}
 		file = filepath.Join(cfg.ConfDir, DefaultConflistFile)
-		if err := writeFileAtomic(file, data, 0o644); err != nil {
+		if err := atomicfile.Write(file, data, 0o644); err != nil {
 			return nil, fmt.Errorf("cni: writing default conflist: %w", err)
 		}
 		if list, err = loadFile(file); err != nil {

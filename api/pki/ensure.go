@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"net"
 	"os"
 	"strings"
@@ -194,8 +195,8 @@ func staleReason(cert, ca *x509.Certificate, ips []net.IP, names []string, now t
 }
 
 func writePair(certPath, keyPath string, kp *keyPair) error {
-	if err := writeFileAtomic(keyPath, kp.keyPEM, keyMode); err != nil {
+	if err := atomicfile.Write(keyPath, kp.keyPEM, keyMode); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, kp.certPEM, certMode)
+	return atomicfile.Write(certPath, kp.certPEM, certMode)
 }

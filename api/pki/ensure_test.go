@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"io/fs"
 	"net"
 	"os"
@@ -316,7 +317,7 @@ func TestWriteFileAtomic(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := writeFileAtomic(path, []byte("new"), tt.mode); err != nil {
+			if err := atomicfile.Write(path, []byte("new"), tt.mode); err != nil {
 				t.Fatal(err)
 			}
 			data, err := os.ReadFile(path)
@@ -329,7 +330,7 @@ func TestWriteFileAtomic(t *testing.T) {
 			}
 		})
 	}
-	err := writeFileAtomic(filepath.Join(t.TempDir(), "missing", "f"), nil, 0o600)
+	err := atomicfile.Write(filepath.Join(t.TempDir(), "missing", "f"), nil, 0o600)
 	if err == nil || !strings.Contains(err.Error(), "no such file or directory") {
 		t.Errorf("write into a missing dir: %v", err)
 	}

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -37,5 +38,5 @@ func WriteKubeconfig(path, serverURL string, caPEM []byte, token string) error {
 	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return fmt.Errorf("writing kubeconfig: %w", err)
 	}
-	return writeFileAtomic(path, data, keyMode)
+	return atomicfile.Write(path, data, keyMode)
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"os"
 	"strings"
 )
@@ -28,7 +29,7 @@ func ensureToken(p Paths) (string, bool, error) {
 	if err != nil {
 		return "", false, err
 	}
-	if err := writeFileAtomic(p.Token(), []byte(tok+"\n"), keyMode); err != nil {
+	if err := atomicfile.Write(p.Token(), []byte(tok+"\n"), keyMode); err != nil {
 		return "", false, fmt.Errorf("saving token: %w", err)
 	}
 	return tok, true, nil

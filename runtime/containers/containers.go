@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -416,11 +417,7 @@ func writeRecord(dir string, r *Record) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, "."+recordFile+".tmp")
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("container record: %w", err)
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, recordFile)); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, recordFile), data, 0o600); err != nil {
 		return fmt.Errorf("container record: %w", err)
 	}
 	return nil

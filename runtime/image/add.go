@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -106,7 +107,7 @@ func (s *Store) add(ctx context.Context, ref string, img v1.Image, nm names, rep
 				size += n
 			}
 			if !exists(s.configPath(id)) {
-				if err := writeFileAtomic(s.configPath(id), rawCfg); err != nil {
+				if err := atomicfile.Write(s.configPath(id), rawCfg, 0o644); err != nil {
 					return false, err
 				}
 			}
@@ -247,7 +248,7 @@ func (s *Store) ensureLayer(ctx context.Context, ref string, l v1.Layer, diffID 
 		}
 		// Another process stored it first; ours goes with the deferred RemoveAll.
 	}
-	if err := syncDir(filepath.Dir(final)); err != nil {
+	if err := atomicfile.SyncDir(filepath.Dir(final)); err != nil {
 		return err
 	}
 	p.Status, p.Current = StatusDone, total

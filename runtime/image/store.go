@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"log/slog"
 	"net/http"
 	"os"
@@ -250,7 +251,7 @@ func (s *Store) save(m *metadata) error {
 		return fmt.Errorf("image store: %w", err)
 	}
 	p := filepath.Join(s.dir, metadataFile)
-	if err := writeFileAtomic(p, b); err != nil {
+	if err := atomicfile.Write(p, b, 0o600); err != nil {
 		return err
 	}
 	var st unix.Stat_t
@@ -258,42 +259,6 @@ func (s *Store) save(m *metadata) error {
 		return fmt.Errorf("image store: %w", err)
 	}
 	s.cache, s.cacheKey = m, statKey{ino: int64(st.Ino), size: st.Size, mtime: st.Mtim.Nano()}
-	return nil
-}
-
-// writeFileAtomic writes b to p so that p holds either its old or its new content after a crash.
-func writeFileAtomic(p string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", p, err)
-	}
-	return syncDir(filepath.Dir(p))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
 	return nil
 }
 

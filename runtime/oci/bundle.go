@@ -3,6 +3,7 @@ package oci
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"os"
 	"path/filepath"
 
@@ -26,24 +27,8 @@ func WriteBundle(dir string, spec *specs.Spec) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("oci: write bundle: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+ConfigName+".*")
-	if err != nil {
-		return fmt.Errorf("oci: write bundle: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("oci: write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("oci: sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("oci: close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, ConfigName)); err != nil {
-		return fmt.Errorf("oci: write bundle: %w", err)
+	if err := atomicfile.Write(filepath.Join(dir, ConfigName), append(data, '\n'), 0o600); err != nil {
+		return fmt.Errorf("oci: %w", err)
 	}
 	return nil
 }

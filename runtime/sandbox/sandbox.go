@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/podnet/podnet/internal/atomicfile"
 	"io/fs"
 	"log/slog"
 	"net/netip"
@@ -191,7 +192,7 @@ func attachment(sb *Sandbox) cni.Attachment {
 // WriteFiles writes the files the pod's containers share, each atomically.
 func (s *Sandbox) WriteFiles(files map[string][]byte) error {
 	for name, data := range files {
-		if err := writeAtomic(s.File(name), data, 0o644); err != nil {
+		if err := atomicfile.Write(s.File(name), data, 0o644); err != nil {
 			return fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
@@ -275,7 +276,7 @@ func writeRecord(dir string, r *Record) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, recordFile), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, recordFile), data, 0o600); err != nil {
 		return fmt.Errorf("writing sandbox record: %w", err)
 	}
 	return nil
@@ -294,32 +295,6 @@ func readRecord(dir string) (*Record, error) {
 		return nil, fmt.Errorf("sandbox record %s: %w", dir, err)
 	}
 	return &r, nil
-}
-
-// writeAtomic writes through a temporary file and a rename, so readers (and a crash) see the old
-// content or the new, never half.
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // Attachments are the CNI attachments of every sandbox on disk, finished or not: the valid

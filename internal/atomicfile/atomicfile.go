@@ -1,4 +1,7 @@
-package pki
+// Package atomicfile replaces files so that readers, and a restart after a crash or a power cut,
+// see either the old content or the complete new one: a temporary file in the same directory,
+// its mode set before any byte is written, fsync, rename, and an fsync of the directory.
+package atomicfile
 
 import (
 	"fmt"
@@ -6,9 +9,9 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic replaces path with data and the given mode so that readers, and a restart after
-// a crash, see either the old file or the complete new one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+// Write replaces path with data and mode perm. The temporary file's name starts with a dot and
+// ends in a random suffix, so directory scanners (CNI conflists, bundles) never take it for theirs.
+func Write(path string, data []byte, perm os.FileMode) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -23,9 +26,9 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	// Chmod rather than rely on the umask: keys must never be readable by others, not even
-	// briefly, and certificates must be readable whatever the umask.
-	if err := tmp.Chmod(mode); err != nil {
+	// Chmod rather than rely on the umask: a key must never be readable by others, not even
+	// briefly, and a shared file must be readable whatever the umask.
+	if err := tmp.Chmod(perm); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if _, err := tmp.Write(data); err != nil {
@@ -40,11 +43,11 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-// syncDir makes a rename durable: without it the directory entry may be lost in a power cut.
-func syncDir(dir string) error {
+// SyncDir makes a rename in dir durable: without it the new directory entry may be lost.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("syncing %s: %w", dir, err)
