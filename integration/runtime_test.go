@@ -241,3 +241,78 @@ func TestInteractive(t *testing.T) {
 	}
 	must(t, k, "", "delete", "pod", "nginx", "ticker", "--wait", "--timeout=60s")
 }
+
+// TestVolumesAndLimits: configMap, secret, emptyDir (shared by two containers, and in memory),
+// downward API and hostPath volumes; env from a Secret and a ConfigMap; a memory limit whose
+// breach is reported as OOMKilled.
+func TestVolumesAndLimits(t *testing.T) {
+	n := harness.StartNode(t, harness.Options{})
+	importImages(t, n)
+	k := kubectlRun(n.KubectlIn)
+	host := t.TempDir()
+	os.WriteFile(filepath.Join(host, "from-host"), []byte("host file\n"), 0o644)
+	must(t, k, "", "create", "configmap", "cfg", "--from-literal=mode=prod", "--from-literal=greeting=hello")
+	must(t, k, "", "create", "secret", "generic", "db", "--from-literal=password=s3cret")
+	must(t, k, fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: vols
+  labels:
+    app: vols
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: writer
+    image: busybox
+    command: ["sh", "-c", "echo shared > /data/x; echo -n $PASSWORD-$MODE > /data/env; sleep 3600"]
+    env:
+    - name: PASSWORD
+      valueFrom: {secretKeyRef: {name: db, key: password}}
+    - name: MODE
+      valueFrom: {configMapKeyRef: {name: cfg, key: mode}}
+    volumeMounts:
+    - {name: data, mountPath: /data}
+    - {name: ram, mountPath: /ram}
+  - name: reader
+    image: busybox
+    command: ["sleep", "3600"]
+    envFrom:
+    - configMapRef: {name: cfg}
+      prefix: CFG_
+    volumeMounts:
+    - {name: data, mountPath: /data}
+    - {name: cfg, mountPath: /etc/cfg}
+    - {name: secret, mountPath: /etc/secret}
+    - {name: info, mountPath: /etc/info}
+    - {name: host, mountPath: /host, readOnly: true}
+  volumes:
+  - {name: data, emptyDir: {}}
+  - {name: ram, emptyDir: {medium: Memory}}
+  - {name: cfg, configMap: {name: cfg}}
+  - {name: secret, secret: {secretName: db}}
+  - name: info
+    downwardAPI:
+      items:
+      - {path: labels, fieldRef: {fieldPath: metadata.labels}}
+      - {path: name, fieldRef: {fieldPath: metadata.name}}
+  - {name: host, hostPath: {path: %s, type: Directory}}
+`, host), "apply", "-f", "-")
+	must(t, k, "", "wait", "--for=condition=Ready", "pod/vols", "--timeout=60s")
+	waitFor(t, 10*time.Second, "the writer", func() bool {
+		out, _, _ := k("", "exec", "vols", "-c", "reader", "--", "cat", "/data/env")
+		return out == "s3cret-prod"
+	})
+	script := `cat /data/x /etc/cfg/greeting; echo; cat /etc/secret/password; echo
+cat /etc/info/name; echo; cat /etc/info/labels; echo; cat /host/from-host; echo $CFG_mode $CFG_greeting
+touch /host/nope 2>/dev/null && echo host-writable || echo host-readonly`
+	equal(t, "volumes in the reader", must(t, k, "", "exec", "vols", "-c", "reader", "--", "sh", "-c", script),
+		"shared\nhello\ns3cret\nvols\napp=\"vols\"\nhost file\nprod hello\nhost-readonly\n")
+	equal(t, "memory emptyDir", must(t, k, "", "exec", "vols", "-c", "writer", "--", "sh", "-c", "grep ' /ram ' /proc/mounts | cut -d' ' -f3"), "tmpfs\n")
+
+	must(t, k, busyboxPod("hog", "Never", "dd if=/dev/zero of=/dev/null bs=200M count=1", `    resources:
+      limits:
+        memory: 32Mi
+`), "apply", "-f", "-")
+	waitPod(t, k, "hog", "{.status.phase} {.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}", "Failed OOMKilled 137", 60*time.Second)
+	must(t, k, "", "delete", "pod", "vols", "hog", "--wait", "--timeout=60s")
+}
