@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -60,7 +61,7 @@ func waitPod(t *testing.T, k kubectlRun, name, jsonpath, want string, timeout ti
 func httpGetIn(t *testing.T, n *harness.Node, url string) string {
 	t.Helper()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DialContext: nil, Dial: func(network, addr string) (net.Conn, error) { return n.DialNode(network, addr) },
+		DialContext: func(_ context.Context, network, addr string) (net.Conn, error) { return n.DialNode(network, addr) },
 	}}
 	resp, err := client.Get(url)
 	if err != nil {

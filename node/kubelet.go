@@ -268,10 +268,3 @@ func (k *Kubelet) update(ctx context.Context, uid types.UID, pod *corev1.Pod) {
 	}
 	w.set(pod)
 }
-
-// worker returns the worker of a running pod, for streaming.
-func (k *Kubelet) worker(uid types.UID) *podWorker {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.workers[uid]
-}

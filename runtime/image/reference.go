@@ -2,7 +2,6 @@ package image
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -68,15 +67,4 @@ func IsLatest(ref string) bool {
 // ggcrRef turns a normalised reference back into go-containerregistry's form for remote calls.
 func (r Reference) ggcrRef() (name.Reference, error) {
 	return name.ParseReference(r.String())
-}
-
-// splitRepoTag cuts a normalised repo:tag or repo@digest into repo and the rest, for listings.
-func splitRepoTag(ref string) (repo, tag string) {
-	if i := strings.LastIndex(ref, "@"); i >= 0 {
-		return ref[:i], ref[i+1:]
-	}
-	if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
-		return ref[:i], ref[i+1:]
-	}
-	return ref, ""
 }
