@@ -90,3 +90,25 @@ func TestRunNginx(t *testing.T) {
 	}
 	must(t, k, "", "delete", "pod", "nginx", "--wait", "--timeout=60s")
 }
+
+// TestRuncExecutor: with `--executor runc` the same pods run under Debian's runc: Ready, serving,
+// exec reaching the container, graceful deletion.
+func TestRuncExecutor(t *testing.T) {
+	n := harness.StartNode(t, harness.Options{ExtraArgs: []string{"--executor", "runc"}})
+	importImages(t, n)
+	k := kubectlRun(n.KubectlIn)
+	must(t, k, "", "run", "nginx", "--image=nginx", "--restart=Never", "--port=80")
+	must(t, k, "", "wait", "--for=condition=Ready", "pod/nginx", "--timeout=60s")
+	ip := must(t, k, "", "get", "pod", "nginx", "-o", "jsonpath={.status.podIP}")
+	if page := httpGetIn(t, n, "http://"+ip+"/"); !strings.Contains(page, "<title>Welcome to nginx!</title>") {
+		t.Errorf("nginx under runc served:\n%s", page)
+	}
+	must(t, k, busyboxPod("shell", "Never", "trap 'exit 0' TERM; sleep 3600 & wait", ""), "apply", "-f", "-")
+	must(t, k, "", "wait", "--for=condition=Ready", "pod/shell", "--timeout=60s")
+	equal(t, "exec under runc", must(t, k, "", "exec", "shell", "--", "sh", "-c", "hostname; grep CapEff /proc/self/status; wget -qO- "+ip+" | grep -o '<title>.*</title>'"),
+		"shell\nCapEff:\t00000000a80425fb\n<title>Welcome to nginx!</title>\n")
+	if ps, _, _ := n.RunNode("sh", "-c", "ls "+filepath.Join(n.RunDir(), "runc")); strings.TrimSpace(ps) == "" {
+		t.Errorf("runc's state dir under the run dir is empty: not run by runc?")
+	}
+	must(t, k, "", "delete", "pod", "nginx", "shell", "--wait", "--timeout=60s")
+}
