@@ -6,7 +6,7 @@
 # Usage:
 #   hack/deps.sh              install what is missing
 #   hack/deps.sh --print-go   print the go binary to use (the Makefile's GO), install nothing
-#   hack/deps.sh --bench      also what make bench needs (etcd, the peer it measures)
+#   hack/deps.sh --bench      also what make bench needs (etcd and podman, the peers it measures)
 #   hack/deps.sh --print-kubectl-ldflags   the version stamp of the kubectl podnet embeds
 #
 # Environment (all optional):
@@ -243,7 +243,8 @@ main() {
 	--bench)
 		# make bench measures etcd, the store under kube-apiserver, beside podnet. Debian's package
 		# may try to start a system etcd; the bench starts its own in a namespace of its own.
-		DEB_PACKAGES="$DEB_PACKAGES etcd-server"
+		# podman is the peer of the pod figures; the bench keeps all its state in a temporary dir.
+		DEB_PACKAGES="$DEB_PACKAGES etcd-server podman"
 		;;
 	"") ;;
 	*) die "unknown argument $1 (usage: $0 [--print-go|--print-kubectl-ldflags|--bench])" ;;

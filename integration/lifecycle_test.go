@@ -2,8 +2,6 @@ package integration
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -59,8 +57,8 @@ func TestDaemonKill9(t *testing.T) {
 	}
 	ips := must(t, k, "", "get", "pods", "-o", "jsonpath={.items[*].status.podIP}")
 	// What TestPodChurn finds gone is there while pods run (its checks are not vacuous).
-	if len(podCgroups(n)) == 0 || reservations(t, n) == "" {
-		t.Errorf("running pods but no pod cgroups (%v) or no IP reservations", podCgroups(n))
+	if len(n.PodCgroups()) == 0 || reservations(t, n) == "" {
+		t.Errorf("running pods but no pod cgroups (%v) or no IP reservations", n.PodCgroups())
 	}
 
 	n.Kill9()
@@ -166,7 +164,7 @@ func TestPodChurn(t *testing.T) {
 			len(dirEntries(filepath.Join(n.RunDir(), "pods"))) == 0 &&
 			len(dirEntries(filepath.Join(n.DataDir(), "containers"))) == 0
 	})
-	if left := podCgroups(n); len(left) != 0 {
+	if left := n.PodCgroups(); len(left) != 0 {
 		t.Errorf("cgroups left: %v", left)
 	}
 	if left := reservations(t, n); left != "" {
@@ -225,15 +223,6 @@ func dirEntries(dir string) []string {
 		out = append(out, e.Name())
 	}
 	return out
-}
-
-// podCgroups lists the pod cgroups of this node in every hierarchy.
-func podCgroups(n *harness.Node) []string {
-	abs, _ := filepath.Abs(n.DataDir())
-	sum := sha256.Sum256([]byte(abs))
-	left, _ := filepath.Glob("/sys/fs/cgroup/*/podnet/*-" + hex.EncodeToString(sum[:4]) + "/pod*")
-	v2, _ := filepath.Glob("/sys/fs/cgroup/podnet/*-" + hex.EncodeToString(sum[:4]) + "/pod*")
-	return append(left, v2...)
 }
 
 // reservations is what netplug's IPAM store still holds, as text ("" when nothing).

@@ -21,6 +21,8 @@ type options struct {
 	workers   int
 	dur       time.Duration
 	cniCycles int
+	pods      bool
+	pod       podOptions
 }
 
 func main() {
@@ -32,6 +34,11 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients for the throughput figure")
 	flag.DurationVar(&o.dur, "duration", 5*time.Second, "how long each throughput figure runs")
 	flag.IntVar(&o.cniCycles, "cni-cycles", 200, "CNI ADD/DEL cycles per plugin chain")
+	flag.BoolVar(&o.pods, "pods", true, "measure pods (podnet against podman); -pods=false skips the section")
+	flag.StringVar(&o.pod.images, "images", "build/images", "directory holding busybox.tar (make images)")
+	flag.IntVar(&o.pod.cap, "pod-cap", 300, "the most-pods figure stops at this many pods")
+	flag.DurationVar(&o.pod.timeout, "pod-timeout", time.Minute, "how long a pod (or a batch of them) may take to become Ready")
+	o.pod.seq, o.pod.burst, o.pod.batch = 50, 50, 25
 	flag.Parse()
 	if o.samples < 1 || o.workers < 1 || o.objects < 1 {
 		fmt.Fprintln(os.Stderr, "bench: -samples, -workers and -objects must be at least 1")
@@ -76,7 +83,12 @@ func inner(o options) error {
 	if err != nil {
 		return err
 	}
-	defer p.stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			p.stop()
+		}
+	}()
 	var peer target
 	if _, err := os.Stat(o.etcd); err == nil {
 		e, err := startEtcd(ctx, o.etcd, filepath.Join(tmp, "etcd"))
@@ -151,7 +163,39 @@ func inner(o options) error {
 	}
 	fmt.Printf("\nCNI: one attachment added and deleted %d times; peer: Debian's reference bridge + host-local plugins\n\n", o.cniCycles)
 	printRows("netplug", "reference", cniRows(cniLat))
+	if !o.pods {
+		return nil
+	}
+	// The pod section has a podnet of its own (same port): its memory is then the pods', not
+	// the Services' the figures above left in the store.
+	p.stop()
+	stopped = true
+	ours, pm, peerErr, err := benchPods(ctx, o.podnet, filepath.Join(tmp, "pods"), o.pod)
+	if err != nil {
+		return fmt.Errorf("pods: %w", err)
+	}
+	fmt.Printf("\nPods: busybox running `sleep 3600`, image local on both sides (podnet: imported, --offline; podman: podman load).\n")
+	fmt.Printf("podnet: from the create call returning to the watch event with Ready=True.\n")
+	if peerErr != nil {
+		fmt.Printf("podman: not measured: %v\n", peerErr)
+	} else {
+		fmt.Printf("podman %s: from the start of `podman run -d` (bridge network) until podman says running (run -d returns once started; inspect confirms).\n", podmanVersion())
+	}
+	fmt.Printf("The %d at once start with the %d sequential ones still running; RSS per shim is read while those %d run.\n", o.pod.burst, o.pod.seq, o.pod.seq)
+	fmt.Printf("Most pods: batches of %d until one is not Ready within %s or the cap; stopped by %s.\n\n", o.pod.batch, o.pod.timeout, ours.mostStopped)
+	printRows("podnet", "podman", podRows(o.pod, ours, pm, peerErr))
+	if peerErr != nil {
+		return fmt.Errorf("podman: %w", peerErr)
+	}
 	return nil
+}
+
+func podmanVersion() string {
+	out, err := exec.Command("podman", "--version").Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(strings.TrimSpace(string(out)), "podman version ")
 }
 
 func targets(p, peer target) []target {

@@ -20,24 +20,28 @@ import (
 const podnetURL = "https://127.0.0.1:6443"
 
 type podnet struct {
-	cmd    *exec.Cmd
-	client *http.Client
-	token  string
-	next   atomic.Int64
+	cmd     *exec.Cmd
+	client  *http.Client
+	token   string
+	ca      []byte
+	next    atomic.Int64
+	dataDir string
+	runDir  string
 }
 
-func startPodnet(ctx context.Context, bin, dir string) (*podnet, error) {
+func startPodnet(ctx context.Context, bin, dir string, extra ...string) (*podnet, error) {
 	data, runDir := filepath.Join(dir, "data"), filepath.Join(dir, "run")
 	log, err := os.Create(dir + ".log")
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "--data-dir", data, "--run-dir", runDir, "--node-ip", "127.0.0.1")
+	args := append([]string{"serve", "--data-dir", data, "--run-dir", runDir, "--node-ip", "127.0.0.1"}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &podnet{cmd: cmd}
+	p := &podnet{cmd: cmd, dataDir: data, runDir: runDir}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if err := p.connect(data); err == nil {
@@ -62,7 +66,7 @@ func (p *podnet) connect(data string) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(ca)
-	p.token = strings.TrimSpace(string(token))
+	p.token, p.ca = strings.TrimSpace(string(token)), ca
 	p.client = &http.Client{Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 64,
 	}}

@@ -2,6 +2,8 @@ package harness
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -205,4 +207,39 @@ func unmountUnder(dirs []string) []string {
 		leaks = append(leaks, fmt.Sprintf("%d mounts remain under %s after unmounting", len(rest), strings.Join(dirs, ", ")))
 	}
 	return leaks
+}
+
+// nodeCgroups lists the cgroup directories podnet made for the node whose data dir is dataDir,
+// in every hierarchy: /podnet/<node>-<first 4 bytes of sha256(abs data dir)>/… (podnet's
+// cgroupParent). They must be gone once the node's pods are.
+func nodeCgroups(dataDir string) []string {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(abs))
+	scope := "*-" + hex.EncodeToString(sum[:4])
+	v1, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "*", "podnet", scope))
+	v2, _ := filepath.Glob(filepath.Join("/sys/fs/cgroup", "podnet", scope))
+	return append(v1, v2...)
+}
+
+// removeCgroups removes cgroup trees (leaves first); their processes were killed already.
+func removeCgroups(roots []string) []string {
+	var errs []string
+	for _, root := range roots {
+		var dirs []string
+		filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		for i := len(dirs) - 1; i >= 0; i-- {
+			if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
+				errs = append(errs, fmt.Sprintf("removing cgroup %s: %v", dirs[i], err))
+			}
+		}
+	}
+	return errs
 }

@@ -282,6 +282,25 @@ func (n *Node) cleanup() {
 
 // release removes what the node made outside t.TempDir and returns what podnet left behind.
 // Only the first call does anything.
+// PodCgroups lists the pod cgroups podnet holds for this node, in every hierarchy.
+func (n *Node) PodCgroups() []string {
+	var out []string
+	for _, scope := range nodeCgroups(n.dataDir) {
+		pods, _ := filepath.Glob(filepath.Join(scope, "pod*"))
+		out = append(out, pods...)
+	}
+	return out
+}
+
+func hasDirs(ents []os.DirEntry) bool {
+	for _, e := range ents {
+		if e.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
 func (n *Node) release() []string {
 	if n.released {
 		return nil
@@ -291,6 +310,14 @@ func (n *Node) release() []string {
 		n.d.kill()
 	}
 	leaks := n.Network.release(n.runDir, n.dataDir)
+	// Cgroups: what podnet's shutdown leaves when pods were left running (they were killed
+	// above), or what it failed to remove.
+	for _, cg := range nodeCgroups(n.dataDir) {
+		if ents, _ := os.ReadDir(cg); hasDirs(ents) {
+			leaks = append(leaks, fmt.Sprintf("cgroup %s left behind", cg))
+		}
+	}
+	leaks = append(leaks, removeCgroups(nodeCgroups(n.dataDir))...)
 	if n.runDir == "" {
 		return leaks
 	}
