@@ -260,6 +260,9 @@ type AttachOptions struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	Resize         <-chan Size
+	// Attached, if set, is called once the shim has registered the session: output written by
+	// the container from then on reaches Stdout and Stderr.
+	Attached func()
 }
 
 func (s *Shim) dial(ctx context.Context) (net.Conn, error) {
@@ -352,6 +355,10 @@ func (s *Shim) Attach(ctx context.Context, o AttachOptions) error {
 		}
 		var w io.Writer
 		switch typ {
+		case wire.FrameHello:
+			if o.Attached != nil {
+				o.Attached()
+			}
 		case wire.FrameStdout:
 			w = o.Stdout
 		case wire.FrameStderr:

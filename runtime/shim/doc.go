@@ -32,6 +32,8 @@
 //	                                    the child's stdin (as does the first client leaving)
 //	client → shim  frameResize (3)      4 bytes: rows, cols (uint16 each, big-endian); TIOCSWINSZ
 //	shim → client  frameStdout (1)      output the child wrote to stdout (or to the pty)
+//	shim → client  frameHello (0)       empty, first: the client is attached; all output from
+//	                                    here on reaches it
 //	shim → client  frameStderr (2)      output the child wrote to stderr
 //
 // Output is fanned out to every attached client from the moment it attaches (no replay). A client

@@ -281,7 +281,12 @@ func TestDetachedAndAdopt(t *testing.T) {
 	if sid == mySid || sid != s.ShimPid() {
 		t.Errorf("shim sid %d, want its own session (test sid %d)", sid, mySid)
 	}
-	// The container gets stdio and nothing else, whatever the caller leaked to the shim.
+	// The container gets stdio and nothing else, whatever the caller leaked to the shim. Look once
+	// sh has become sleep: before its exec, descriptors of the start itself may still be open.
+	waitFor(t, "the child to exec sleep", func() bool {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.ChildPid()))
+		return strings.TrimSpace(string(b)) == "sleep"
+	})
 	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", s.ChildPid()))
 	if err != nil {
 		t.Fatal(err)
@@ -480,12 +485,14 @@ type attached struct {
 	stdinW    *io.PipeWriter
 	resize    chan Size
 	done      chan error
+	attached  chan struct{} // closed when the shim acknowledges the session
 }
 
 func attach(t *testing.T, s *Shim, stdin bool) *attached {
 	t.Helper()
-	a := &attached{out: &syncBuffer{}, errb: &syncBuffer{}, resize: make(chan Size, 1), done: make(chan error, 1)}
-	o := AttachOptions{Stdout: a.out, Stderr: a.errb, Resize: a.resize}
+	a := &attached{out: &syncBuffer{}, errb: &syncBuffer{}, resize: make(chan Size, 1), done: make(chan error, 1),
+		attached: make(chan struct{})}
+	o := AttachOptions{Stdout: a.out, Stderr: a.errb, Resize: a.resize, Attached: func() { close(a.attached) }}
 	if stdin {
 		r, w := io.Pipe()
 		a.stdinW = w
@@ -508,19 +515,17 @@ func (a *attached) wait(t *testing.T) {
 	}
 }
 
-// waitClients waits until the shim has n attach connections, so that output is not sent before
-// a client listens.
-func waitClients(t *testing.T, s *Shim, n int) {
+// waitAttached waits until the shim has registered each client, so that output is not sent
+// before a client listens.
+func waitAttached(t *testing.T, clients ...*attached) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%d attach clients", n), func() bool {
-		b, err := os.ReadFile("/proc/net/unix")
-		if err != nil {
-			return false
+	for _, c := range clients {
+		select {
+		case <-c.attached:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the shim did not acknowledge an attach")
 		}
-		sock := filepath.Join(s.StateDir(), "attach.sock")
-		// The listener plus each accepted connection carry the path.
-		return bytes.Count(b, []byte(sock)) >= n+1
-	})
+	}
 }
 
 func TestAttachStdinFanOut(t *testing.T) {
@@ -534,7 +539,7 @@ func TestAttachStdinFanOut(t *testing.T) {
 	}
 	a := attach(t, s, true)
 	b := attach(t, s, false)
-	waitClients(t, s, 2)
+	waitAttached(t, a, b)
 	io.WriteString(a.stdinW, "hello\n")
 	for _, c := range []*attached{a, b} {
 		waitFor(t, "echo to both clients", func() bool { return c.out.String() == "hello\n" })
@@ -563,7 +568,7 @@ func TestStdinOnce(t *testing.T) {
 	cfg.Stdin, cfg.StdinOnce = true, true
 	s := start(t, cfg)
 	a := attach(t, s, true)
-	waitClients(t, s, 1)
+	waitAttached(t, a)
 	io.WriteString(a.stdinW, "one\n")
 	waitFor(t, "echo", func() bool { return a.out.String() == "one\n" })
 	a.stdinW.Close()
@@ -582,7 +587,7 @@ func TestTTYAttach(t *testing.T) {
 	cfg.Env = []string{"PS1=$ ", "PATH=/usr/bin:/bin", "TERM=dumb"}
 	s := start(t, cfg)
 	a := attach(t, s, true)
-	waitClients(t, s, 1)
+	waitAttached(t, a)
 	io.WriteString(a.stdinW, "echo h''i\n")
 	waitFor(t, "hi from the shell", func() bool { return strings.Contains(a.out.String(), "hi\r\n") })
 	a.resize <- Size{Rows: 33, Cols: 101}

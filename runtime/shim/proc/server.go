@@ -386,6 +386,8 @@ func (s *server) serveClient(conn *os.File) {
 		return
 	}
 	s.clients[c] = struct{}{}
+	// The answering hello goes first: from it on the client receives every byte of output.
+	c.out <- outFrame{typ: wire.FrameHello}
 	s.writers.Add(1)
 	s.mu.Unlock()
 	go s.writeClient(c)
