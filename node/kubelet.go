@@ -100,7 +100,7 @@ func (k *Kubelet) Run(ctx context.Context) error {
 			// Too old: list again, which also notices what the lost events said.
 			if rv, err = k.resync(ctx); err != nil {
 				k.log.Warn("kubelet: listing pods", "err", err)
-				sleep(ctx, time.Second)
+				sleepCtx(ctx, time.Second)
 			}
 			continue
 		}
@@ -108,15 +108,6 @@ func (k *Kubelet) Run(ctx context.Context) error {
 		w.Stop()
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 func (k *Kubelet) mine(obj any) (*corev1.Pod, bool) {

@@ -202,38 +202,37 @@ func (r *LocalRuntime) Remove(ctx context.Context, id string) error {
 func (r *LocalRuntime) Exec(ctx context.Context, id string, cmd []string, s streaming.Streams) (int, error) {
 	req := executor.ExecRequest{Stdin: s.Stdin, Stdout: s.Stdout, Stderr: s.Stderr, TTY: s.TTY}
 	if s.Resize != nil {
-		ch := make(chan executor.Size)
-		go func() {
-			defer close(ch)
-			for sz := range s.Resize {
-				select {
-				case ch <- executor.Size{Width: sz.Width, Height: sz.Height}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		req.Resize = ch
+		req.Resize = convertSizes(ctx, s.Resize, func(sz streaming.TerminalSize) executor.Size {
+			return executor.Size{Width: sz.Width, Height: sz.Height}
+		})
 	}
 	return r.Containers.Exec(ctx, id, cmd, req)
+}
+
+// convertSizes relays terminal sizes in the form the receiving side takes, until in closes or
+// ctx ends.
+func convertSizes[T any](ctx context.Context, in <-chan streaming.TerminalSize, conv func(streaming.TerminalSize) T) <-chan T {
+	out := make(chan T)
+	go func() {
+		defer close(out)
+		for sz := range in {
+			select {
+			case out <- conv(sz):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
 }
 
 // Attach implements Runtime.
 func (r *LocalRuntime) Attach(ctx context.Context, id string, s streaming.Streams) error {
 	o := shim.AttachOptions{Stdin: s.Stdin, Stdout: s.Stdout, Stderr: s.Stderr}
 	if s.Resize != nil {
-		ch := make(chan shim.Size)
-		go func() {
-			defer close(ch)
-			for sz := range s.Resize {
-				select {
-				case ch <- shim.Size{Rows: sz.Height, Cols: sz.Width}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-		o.Resize = ch
+		o.Resize = convertSizes(ctx, s.Resize, func(sz streaming.TerminalSize) shim.Size {
+			return shim.Size{Rows: sz.Height, Cols: sz.Width}
+		})
 	}
 	return r.Containers.Attach(ctx, id, o)
 }

@@ -18,8 +18,7 @@ type containerView struct {
 	// waitReason/waitMsg say why it is not running when it should be (ContainerCreating,
 	// ErrImagePull, ImagePullBackOff, CrashLoopBackOff, CreateContainerConfigError…).
 	waitReason, waitMsg string
-	// restarting: cur has exited and a new attempt will follow (after a back-off).
-	ready, started bool
+	ready, started      bool
 }
 
 // podView is the pod as the worker sees it, the input of podStatus.
@@ -29,8 +28,7 @@ type podView struct {
 	sandbox bool // the sandbox is ready
 	init    map[string]*containerView
 	app     map[string]*containerView
-	// terminal is set once the pod has finished for good: no container will start again.
-	started time.Time
+	started time.Time // when the worker first saw the pod: status.startTime
 }
 
 // podStatus computes the pod's status from what the worker sees, as kubelet's

@@ -91,19 +91,27 @@ func (w *podWorker) run(ctx context.Context) {
 		if done || ctx.Err() != nil {
 			return
 		}
-		var timer <-chan time.Time
-		if next > 0 {
-			t := time.NewTimer(next)
-			timer = t.C
-			defer t.Stop()
-		}
-		select {
-		case <-ctx.Done():
+		if !w.wait(ctx, next) {
 			return
-		case <-w.kick:
-		case <-timer:
 		}
 	}
+}
+
+// wait returns at the next kick or after d (never, for d 0); false when ctx has ended.
+func (w *podWorker) wait(ctx context.Context, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case <-ctx.Done():
+		return false
+	case <-w.kick:
+	case <-timeout:
+	}
+	return true
 }
 
 func (w *podWorker) logf(pod *corev1.Pod) []any {

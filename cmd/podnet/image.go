@@ -22,22 +22,25 @@ func newImageCommand() *cobra.Command {
 	dataDir := "/var/lib/podnet"
 	cmd := &cobra.Command{Use: "image", Short: "Pull, import, list and remove container images"}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", dataDir, "podnet's data directory (images live in <data-dir>/images)")
-	open := func(cmd *cobra.Command) (*image.Store, error) {
-		return image.Open(filepath.Join(dataDir, "images"), image.Options{
-			Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
-		})
+	// withStore opens the data dir's image store for one command and closes it after.
+	withStore := func(run func(cmd *cobra.Command, s *image.Store, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			s, err := image.Open(filepath.Join(dataDir, "images"), image.Options{
+				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+			})
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			return run(cmd, s, args)
+		}
 	}
 	cmd.AddCommand(
 		&cobra.Command{
 			Use:   "pull REF",
 			Short: "Pull an image from its registry (progress on stderr, the image ID on stdout)",
 			Args:  cobra.ExactArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				s, err := open(cmd)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+			RunE: withStore(func(cmd *cobra.Command, s *image.Store, args []string) error {
 				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 				defer stop()
 				img, err := s.Pull(ctx, args[0], progressPrinter(cmd.ErrOrStderr()))
@@ -46,18 +49,13 @@ func newImageCommand() *cobra.Command {
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), img.ID)
 				return nil
-			},
+			}),
 		},
 		&cobra.Command{
 			Use:   "import FILE...",
 			Short: "Import docker-archive (docker save) or OCI-layout tarballs",
 			Args:  cobra.MinimumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				s, err := open(cmd)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+			RunE: withStore(func(cmd *cobra.Command, s *image.Store, args []string) error {
 				for _, f := range args {
 					imgs, err := s.Import(cmdContext(cmd), f)
 					if err != nil {
@@ -68,37 +66,27 @@ func newImageCommand() *cobra.Command {
 					}
 				}
 				return nil
-			},
+			}),
 		},
 		&cobra.Command{
 			Use:     "ls",
 			Aliases: []string{"list"},
 			Short:   "List images (IMAGE TAG IMAGE ID SIZE, as crictl images)",
 			Args:    cobra.NoArgs,
-			RunE: func(cmd *cobra.Command, _ []string) error {
-				s, err := open(cmd)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+			RunE: withStore(func(cmd *cobra.Command, s *image.Store, _ []string) error {
 				imgs, err := s.List()
 				if err != nil {
 					return err
 				}
 				return printImages(cmd.OutOrStdout(), imgs)
-			},
+			}),
 		},
 		&cobra.Command{
 			Use:     "rm REF...",
 			Aliases: []string{"rmi"},
 			Short:   "Remove image names; an image goes with its last tag (by ID: at once)",
 			Args:    cobra.MinimumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error {
-				s, err := open(cmd)
-				if err != nil {
-					return err
-				}
-				defer s.Close()
+			RunE: withStore(func(cmd *cobra.Command, s *image.Store, args []string) error {
 				for _, ref := range args {
 					if err := s.Remove(ref); err != nil {
 						return err
@@ -106,7 +94,7 @@ func newImageCommand() *cobra.Command {
 					fmt.Fprintf(cmd.OutOrStdout(), "Deleted: %s\n", ref)
 				}
 				return nil
-			},
+			}),
 		},
 	)
 	return cmd

@@ -22,7 +22,7 @@ import (
 // newKubelet wires the container runtime (images, sandboxes, containers under their shims,
 // the configured executor) into the kubelet. The CNI GC at start keeps every sandbox on disk:
 // the kubelet removes those of pods that are gone, with a DEL each, once it runs.
-func newKubelet(ctx context.Context, cfg config.Config, p config.Parsed, reg *registry.Registry, network *cni.Network, log *slog.Logger) (*node.Kubelet, func(), error) {
+func newKubelet(ctx context.Context, cfg config.Config, p config.Parsed, reg *registry.Registry, network *cni.Network, log *slog.Logger) (_ *node.Kubelet, _ func(), err error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
@@ -31,17 +31,21 @@ func newKubelet(ctx context.Context, cfg config.Config, p config.Parsed, reg *re
 	if err != nil {
 		return nil, nil, err
 	}
+	defer func() {
+		if err != nil {
+			images.Close()
+		}
+	}()
 	sbs, err := sandbox.New(sandbox.Config{Dir: filepath.Join(cfg.RunDir, "pods"), Network: network, Logger: log})
 	if err != nil {
-		images.Close()
 		return nil, nil, err
 	}
-	live, err := sbs.Attachments()
-	if err == nil {
-		err = network.GC(ctx, live)
+	live, gcErr := sbs.Attachments()
+	if gcErr == nil {
+		gcErr = network.GC(ctx, live)
 	}
-	if err != nil {
-		log.Warn("CNI garbage collection at start failed", "err", err)
+	if gcErr != nil {
+		log.Warn("CNI garbage collection at start failed", "err", gcErr)
 	}
 	var exec executor.Executor = executor.NewBuiltin(exe)
 	if cfg.Runtime.Executor != config.ExecutorBuiltin {
@@ -53,7 +57,6 @@ func newKubelet(ctx context.Context, cfg config.Config, p config.Parsed, reg *re
 		CgroupParent: cgroupParent(cfg), Logger: log,
 	})
 	if err != nil {
-		images.Close()
 		return nil, nil, err
 	}
 	resolv, _ := os.ReadFile("/etc/resolv.conf")
@@ -65,7 +68,6 @@ func newKubelet(ctx context.Context, cfg config.Config, p config.Parsed, reg *re
 		PodsDir: filepath.Join(cfg.DataDir, "pods"), LogsDir: filepath.Join(cfg.DataDir, "logs"), Logger: log,
 	})
 	if err != nil {
-		images.Close()
 		return nil, nil, err
 	}
 	return k, func() { images.Close() }, nil

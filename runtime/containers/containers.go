@@ -369,7 +369,7 @@ func (m *Manager) Remove(ctx context.Context, id string) error {
 
 // Exec runs args in the running container with its own process settings (user, env, cwd,
 // capabilities), as kubectl exec does.
-func (m *Manager) Exec(ctx context.Context, id string, args []string, io executor.ExecRequest) (int, error) {
+func (m *Manager) Exec(ctx context.Context, id string, args []string, req executor.ExecRequest) (int, error) {
 	s, err := m.shimOf(id)
 	if err != nil {
 		return 0, fmt.Errorf("container %s is not running", id[:12])
@@ -386,8 +386,8 @@ func (m *Manager) Exec(ctx context.Context, id string, args []string, io executo
 	proc := *spec.Process
 	proc.Args = args
 	proc.Terminal = false
-	io.ID, io.Bundle, io.Pid, io.Process = id, bundle, pid, proc
-	return m.cfg.Executor.Exec(ctx, io)
+	req.ID, req.Bundle, req.Pid, req.Process = id, bundle, pid, proc
+	return m.cfg.Executor.Exec(ctx, req)
 }
 
 // Attach connects streams to the container's stdio through its shim.

@@ -12,22 +12,11 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/podnet/podnet/runtime/oci"
 	"github.com/podnet/podnet/runtime/seccomp"
 )
 
 func init() { loadSeccomp = seccomp.Load }
-
-// capNames are the kernel's capability numbers, in order.
-var capNames = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-}
 
 // capMask turns capability names into a bit mask; names the running kernel does not know
 // (above cap_last_cap) are ignored, as runc does, so one spec works on older kernels.
@@ -35,7 +24,7 @@ func capMask(names []string, lastCap int) (uint64, error) {
 	var m uint64
 	for _, n := range names {
 		i := -1
-		for j, c := range capNames {
+		for j, c := range oci.AllCaps {
 			if c == strings.ToUpper(n) {
 				i = j
 				break
@@ -77,7 +66,7 @@ func dropBounding(keep uint64, lastCap int) error {
 			continue
 		}
 		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(i), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
-			return fmt.Errorf("drop %s from the bounding set: %w", capNames[i], err)
+			return fmt.Errorf("drop %s from the bounding set: %w", oci.AllCaps[i], err)
 		}
 	}
 	return nil

@@ -21,8 +21,9 @@ var DefaultCaps = []string{
 	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
 
-// allCaps are the kernel's capabilities in number order (0 to 40, CAP_LAST_CAP of Linux 5.9+).
-var allCaps = []string{
+// AllCaps are the kernel's capabilities in number order (0 to 40, CAP_LAST_CAP of Linux 5.9+):
+// a capability's index is its number.
+var AllCaps = []string{
 	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
 	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
 	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
@@ -168,7 +169,7 @@ func (o *Options) validate() error {
 		names []string
 	}{{"capAdd", o.CapAdd}, {"capDrop", o.CapDrop}} {
 		for _, c := range l.names {
-			if n := capName(c); n != "CAP_ALL" && !slices.Contains(allCaps, n) {
+			if n := capName(c); n != "CAP_ALL" && !slices.Contains(AllCaps, n) {
 				bad("%s %q: unknown capability", l.name, c)
 			}
 		}
@@ -220,12 +221,12 @@ func capName(c string) string {
 // order: add ALL + drop CHOWN is everything but CHOWN; drop ALL + add NET_BIND_SERVICE is that one).
 func (o *Options) capabilities() []string {
 	if o.Privileged {
-		return slices.Clone(allCaps)
+		return slices.Clone(AllCaps)
 	}
 	caps := slices.Clone(DefaultCaps)
 	for _, c := range o.CapAdd {
 		if capName(c) == "CAP_ALL" {
-			caps = slices.Clone(allCaps)
+			caps = slices.Clone(AllCaps)
 		}
 	}
 	for _, c := range o.CapDrop {
