@@ -312,10 +312,11 @@ func (s *Store) image(id string, rec *imageRecord) (*Image, error) {
 		}
 		s.configs[id] = cf
 	}
+	// Sorted: an archive's tags (and so the order they were added in) come from a map.
 	img := &Image{
 		ID:          id,
-		RepoTags:    slices.Clone(rec.RepoTags),
-		RepoDigests: slices.Clone(rec.RepoDigests),
+		RepoTags:    slices.Sorted(slices.Values(rec.RepoTags)),
+		RepoDigests: slices.Sorted(slices.Values(rec.RepoDigests)),
 		Size:        rec.Size,
 		Config:      *cf.Config.DeepCopy(),
 	}
