@@ -475,3 +475,34 @@ func (f *fakeRuntime) Log(ctx context.Context, c *ContainerState, o LogOptions, 
 	_, err := fmt.Fprintf(stdout, "log of %s#%d\n", c.Name, c.Attempt)
 	return err
 }
+
+// After a reboot the run dir is empty: the sandbox of a pod is gone and its containers have
+// ended. The restarted kubelet gives the pod a new sandbox and starts its containers in it.
+func TestRebootGivesNewSandbox(t *testing.T) {
+	e := newKubeletEnv(t)
+	e.create(pod("web", corev1.RestartPolicyAlways, "app"))
+	e.eventually("web", "Running ip=10.244.0.5 Initialized=True Ready=True app:running/r0/ready=true")
+	e.stop()
+	e.sbs.mu.Lock()
+	clear(e.sbs.sbs)
+	e.sbs.mu.Unlock()
+	e.rt.mu.Lock()
+	for id, c := range e.rt.ctrs {
+		if c.Running {
+			e.rt.end(id, 137)
+		}
+	}
+	e.rt.mu.Unlock()
+	before := e.rt.events()
+	e.start()
+	e.eventually("web", "Running ip=10.244.0.5 Initialized=True Ready=True app:running/r1/ready=true/last=137")
+	e.sbs.mu.Lock()
+	creates := strings.Count(strings.Join(e.sbs.log, "\n"), "create web")
+	e.sbs.mu.Unlock()
+	if creates != 2 {
+		t.Errorf("sandbox created %d times, want 2 (a new one after the reboot)", creates)
+	}
+	if got, want := strings.TrimPrefix(e.rt.events(), before+"\n"), "start app#1 run-app-image"; got != want {
+		t.Errorf("after the reboot the runtime saw:\n%s\nwant:\n%s", got, want)
+	}
+}
