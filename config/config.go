@@ -43,6 +43,10 @@ type Network struct {
 	ClusterDomain string `json:"clusterDomain"`
 	Bridge        string `json:"bridge"`
 	NFTablesTable string `json:"nftablesTable"`
+	// LoadBalancerPools are the addresses LoadBalancer Services get their ingress IP from, each a
+	// CIDR or a FIRST-LAST range, IPv4 or IPv6. Empty: no pool, so LoadBalancer Services stay
+	// <pending> and work as NodePort Services, as on a cluster without a load-balancer provider.
+	LoadBalancerPools []string `json:"loadBalancerPools"`
 }
 
 // CNI configures where plugins and the network configuration list are found.
@@ -88,6 +92,8 @@ func Default() Config {
 			ClusterDomain: "cluster.local",
 			Bridge:        "podnet0",
 			NFTablesTable: "podnet",
+			// Empty rather than nil so that the defaults print as [] and not null.
+			LoadBalancerPools: []string{},
 		},
 		CNI:     CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}},
 		Runtime: Runtime{Executor: ExecutorBuiltin},

@@ -83,6 +83,7 @@ network:
   clusterCIDR: 10.244.0.0/16
   clusterDNS: 10.96.0.10
   clusterDomain: cluster.local
+  loadBalancerPools: []
   nftablesTable: podnet
   nodePortRange: 30000-32767
   podCIDR: ""
@@ -215,12 +216,14 @@ log.level: debug
 network.clusterDNS: 10.100.0.10
 network.serviceCIDR: 10.100.0.0/16`},
 		{name: "set flags override, unset ones do not",
-			args: []string{"--data-dir=/from/flag", "--api-port=8443", "--cni-bin-dir=/a,/b"},
+			args: []string{"--data-dir=/from/flag", "--api-port=8443", "--cni-bin-dir=/a,/b",
+				"--load-balancer-pool=192.168.100.0/28", "--load-balancer-pool=fd00:100::10-fd00:100::20"},
 			want: `api.port: 8443
 cni.binDirs: [/a /b]
 dataDir: /from/flag
 log.level: debug
 network.clusterDNS: 10.100.0.10
+network.loadBalancerPools: [192.168.100.0/28 fd00:100::10-fd00:100::20]
 network.serviceCIDR: 10.100.0.0/16`},
 		{name: "a flag set to the default value still overrides the file",
 			args: []string{"--log-level=info", "--service-cidr=10.96.0.0/12", "--cluster-dns=10.96.0.10"},
@@ -280,6 +283,7 @@ cni-bin-dir=[/opt/cni/bin,/usr/lib/cni]
 cni-conf-dir=
 data-dir=/var/lib/podnet
 executor=builtin
+load-balancer-pool=[]
 log-format=text
 log-level=info
 nftables-table=podnet

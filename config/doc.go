@@ -26,6 +26,7 @@
 //	  clusterDomain: cluster.local
 //	  bridge: podnet0
 //	  nftablesTable: podnet
+//	  loadBalancerPools: []         # e.g. [192.168.100.0/28, 192.168.100.240-192.168.100.250]
 //	cni:
 //	  binDirs: [/opt/cni/bin, /usr/lib/cni]
 //	  confDir: ""                   # "" = <dataDir>/cni/net.d

@@ -55,6 +55,8 @@ var flagSpecs = []flagSpec{
 		func(c *Config) *string { return &c.Network.Bridge }, (*pflag.FlagSet).StringVar),
 	bind("nftables-table", "name of podnet's nftables table",
 		func(c *Config) *string { return &c.Network.NFTablesTable }, (*pflag.FlagSet).StringVar),
+	bind("load-balancer-pool", "CIDR or FIRST-LAST range LoadBalancer IPs are allocated from (repeatable or comma-separated)",
+		func(c *Config) *[]string { return &c.Network.LoadBalancerPools }, (*pflag.FlagSet).StringSliceVar),
 	bind("cni-bin-dir", "directories searched for CNI plugins (repeatable or comma-separated)",
 		func(c *Config) *[]string { return &c.CNI.BinDirs }, (*pflag.FlagSet).StringSliceVar),
 	bind("cni-conf-dir", "directory of the CNI network configuration list (default <data-dir>/cni/net.d)",

@@ -23,7 +23,9 @@ type Parsed struct {
 	ServiceCIDR   netip.Prefix
 	ClusterDNS    netip.Addr
 	NodePortRange PortRange
-	LogLevel      slog.Level
+	// LoadBalancerPools are network.loadBalancerPools in the order configured; nil for none.
+	LoadBalancerPools []AddressRange
+	LogLevel          slog.Level
 }
 
 // PortRange is a contiguous range of ports: Base, Base+1, …, Base+Size-1.
@@ -153,6 +155,7 @@ func (c Config) checkNetwork(p *problems, out *Parsed) {
 	for _, msg := range validation.IsDNS1123Subdomain(n.ClusterDomain) {
 		p.add("network.clusterDomain", "invalid value %q: %s", n.ClusterDomain, msg)
 	}
+	out.LoadBalancerPools = checkPools(p, n.LoadBalancerPools, *out)
 	checkInterfaceName(p, "network.bridge", n.Bridge)
 	if !nftIdentifier.MatchString(n.NFTablesTable) {
 		p.add("network.nftablesTable", "invalid table name %q: must start with a letter and hold only letters, digits, '_' and '-' (at most 64)", n.NFTablesTable)
@@ -289,4 +292,136 @@ var logLevels = map[string]slog.Level{
 	"info":  slog.LevelInfo,
 	"warn":  slog.LevelWarn,
 	"error": slog.LevelError,
+}
+
+// AddressRange is the inclusive range of addresses First…Last, both of one family.
+type AddressRange struct {
+	First, Last netip.Addr
+}
+
+// String renders the range as "FIRST-LAST".
+func (r AddressRange) String() string { return r.First.String() + "-" + r.Last.String() }
+
+// Contains reports whether a lies in the range.
+func (r AddressRange) Contains(a netip.Addr) bool {
+	return a.BitLen() == r.First.BitLen() && r.First.Compare(a) <= 0 && a.Compare(r.Last) <= 0
+}
+
+// Overlaps reports whether r and o share an address.
+func (r AddressRange) Overlaps(o AddressRange) bool {
+	return r.First.BitLen() == o.First.BitLen() && r.First.Compare(o.Last) <= 0 && o.First.Compare(r.Last) <= 0
+}
+
+// RangeOfPrefix is the range of every address of pfx, its network and broadcast addresses included.
+func RangeOfPrefix(pfx netip.Prefix) AddressRange {
+	pfx = pfx.Masked()
+	b := pfx.Addr().As16()
+	hostBits := pfx.Addr().BitLen() - pfx.Bits()
+	// The host bits are the last hostBits of the 16-byte form, for IPv4 too (As16 maps it).
+	for i := 15; i >= 0 && hostBits > 0; i-- {
+		n := min(hostBits, 8)
+		b[i] |= byte(1<<n - 1)
+		hostBits -= n
+	}
+	last := netip.AddrFrom16(b)
+	if pfx.Addr().Is4() {
+		last = last.Unmap()
+	}
+	return AddressRange{First: pfx.Addr(), Last: last}
+}
+
+// ParseAddressRange parses a CIDR ("192.168.100.0/28", host bits dropped) or an inclusive range
+// of one family ("192.168.100.240-192.168.100.250").
+func ParseAddressRange(s string) (AddressRange, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			return AddressRange{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return RangeOfPrefix(pfx.Masked()), nil
+	}
+	lo, hi, found := strings.Cut(s, "-")
+	if !found {
+		return AddressRange{}, fmt.Errorf("invalid pool %q: must be a CIDR (192.168.100.0/28) or a range (192.168.100.240-192.168.100.250)", s)
+	}
+	first, err1 := netip.ParseAddr(strings.TrimSpace(lo))
+	last, err2 := netip.ParseAddr(strings.TrimSpace(hi))
+	switch {
+	case err1 != nil || err2 != nil || first.Zone() != "" || last.Zone() != "":
+		return AddressRange{}, fmt.Errorf("invalid range %q: both ends must be IP addresses", s)
+	case first.Is4In6() || last.Is4In6() || first.BitLen() != last.BitLen():
+		return AddressRange{}, fmt.Errorf("invalid range %q: both ends must be of one family", s)
+	case last.Less(first):
+		return AddressRange{}, fmt.Errorf("invalid range %q: end is before start", s)
+	}
+	return AddressRange{First: first, Last: last}, nil
+}
+
+// reservedRanges hold addresses a node must never take over as a LoadBalancer IP.
+var reservedRanges = []struct {
+	what string
+	r    AddressRange
+}{
+	{"unspecified", RangeOfPrefix(netip.MustParsePrefix("0.0.0.0/32"))},
+	{"loopback", RangeOfPrefix(netip.MustParsePrefix("127.0.0.0/8"))},
+	{"link-local", RangeOfPrefix(netip.MustParsePrefix("169.254.0.0/16"))},
+	{"multicast", RangeOfPrefix(netip.MustParsePrefix("224.0.0.0/4"))},
+	{"broadcast", RangeOfPrefix(netip.MustParsePrefix("255.255.255.255/32"))},
+	{"unspecified", RangeOfPrefix(netip.MustParsePrefix("::/128"))},
+	{"loopback", RangeOfPrefix(netip.MustParsePrefix("::1/128"))},
+	{"link-local", RangeOfPrefix(netip.MustParsePrefix("fe80::/10"))},
+	{"multicast", RangeOfPrefix(netip.MustParsePrefix("ff00::/8"))},
+}
+
+// checkPools parses the LoadBalancer pools and rejects any that could take an address the node
+// already uses for something else: pods, Services, the node itself, or another pool.
+func checkPools(p *problems, pools []string, v Parsed) []AddressRange {
+	var out []AddressRange
+	before := len(*p)
+	for i, s := range pools {
+		field := fmt.Sprintf("network.loadBalancerPools[%d]", i)
+		r, err := ParseAddressRange(s)
+		if err != nil {
+			p.add(field, "%v", err)
+			continue
+		}
+		if checkPool(p, field, s, r, v) {
+			for j, prev := range out {
+				if prev.Overlaps(r) {
+					p.add(field, "%s overlaps network.loadBalancerPools[%d] %s", s, j, pools[j])
+				}
+			}
+		}
+		out = append(out, r)
+	}
+	if len(*p) > before {
+		return nil
+	}
+	return out
+}
+
+// checkPool reports a pool overlapping what podnet or the kernel already owns; false if it did.
+func checkPool(p *problems, field, text string, r AddressRange, v Parsed) bool {
+	ok := true
+	for _, c := range []struct {
+		field string
+		pfx   netip.Prefix
+	}{{"network.clusterCIDR", v.ClusterCIDR}, {"network.serviceCIDR", v.ServiceCIDR}} {
+		if c.pfx.IsValid() && r.Overlaps(RangeOfPrefix(c.pfx)) {
+			p.add(field, "%s overlaps %s %s", text, c.field, c.pfx)
+			ok = false
+		}
+	}
+	for _, res := range reservedRanges {
+		if r.Overlaps(res.r) {
+			p.add(field, "%s includes %s addresses", text, res.what)
+			ok = false
+		}
+	}
+	if v.NodeIP.IsValid() && r.Contains(v.NodeIP) {
+		p.add(field, "%s includes the node IP %s", text, v.NodeIP)
+		ok = false
+	}
+	return ok
 }

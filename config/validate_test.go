@@ -49,6 +49,26 @@ log.format: unsupported value "xml": must be one of text, json`},
 			c.Network.ClusterCIDR, c.Network.ServiceCIDR = "10.0.0.0/8", "10.96.0.0/12"
 		}, want: `network.serviceCIDR: 10.96.0.0/12 overlaps network.clusterCIDR 10.0.0.0/8
 nodeIP: 10.244.3.4 lies inside network.clusterCIDR 10.0.0.0/8`},
+		{name: "load balancer pools of both families", mutate: func(c *Config) {
+			c.NodeIP = "192.168.1.2"
+			c.Network.LoadBalancerPools = []string{"192.168.100.0/28", "192.168.100.240-192.168.100.250", "fd00:100::/120"}
+		}, want: ""},
+		{name: "load balancer pools that are bad or overlap", mutate: func(c *Config) {
+			c.NodeIP = "192.168.1.2"
+			c.Network.LoadBalancerPools = []string{"192.168.100.0/28", "192.168.100.8-192.168.100.20", "10.244.255.0/24",
+				"10.100.0.1-10.100.0.9", "192.168.1.0/24", "127.0.0.1-127.0.0.2", "fe80::/64", "192.168.100.300/28",
+				"10.0.0.9-10.0.0.1", "10.0.0.1-fd00::1", "10.0.0.1", "a-b"}
+		}, want: `network.loadBalancerPools[1]: 192.168.100.8-192.168.100.20 overlaps network.loadBalancerPools[0] 192.168.100.0/28
+network.loadBalancerPools[2]: 10.244.255.0/24 overlaps network.clusterCIDR 10.244.0.0/16
+network.loadBalancerPools[3]: 10.100.0.1-10.100.0.9 overlaps network.serviceCIDR 10.96.0.0/12
+network.loadBalancerPools[4]: 192.168.1.0/24 includes the node IP 192.168.1.2
+network.loadBalancerPools[5]: 127.0.0.1-127.0.0.2 includes loopback addresses
+network.loadBalancerPools[6]: fe80::/64 includes link-local addresses
+network.loadBalancerPools[7]: invalid CIDR "192.168.100.300/28"
+network.loadBalancerPools[8]: invalid range "10.0.0.9-10.0.0.1": end is before start
+network.loadBalancerPools[9]: invalid range "10.0.0.1-fd00::1": both ends must be of one family
+network.loadBalancerPools[10]: invalid pool "10.0.0.1": must be a CIDR (192.168.100.0/28) or a range (192.168.100.240-192.168.100.250)
+network.loadBalancerPools[11]: invalid range "a-b": both ends must be IP addresses`},
 		{name: "node IP inside the service CIDR", mutate: func(c *Config) {
 			c.NodeIP = "10.96.5.5"
 		}, want: `nodeIP: 10.96.5.5 lies inside network.serviceCIDR 10.96.0.0/12`},
@@ -127,6 +147,50 @@ func TestParse(t *testing.T) {
 				t.Errorf("Parse():\n%s\nwant:\n%s", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestParseLoadBalancerPools(t *testing.T) {
+	c := Default()
+	c.Network.LoadBalancerPools = []string{"192.168.100.5/28", " 192.168.100.240 - 192.168.100.250 ", "fd00:100::/120", "203.0.113.7/32"}
+	v, err := c.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range v.LoadBalancerPools {
+		got = append(got, r.String())
+	}
+	want := "192.168.100.0-192.168.100.15 192.168.100.240-192.168.100.250 fd00:100::-fd00:100::ff 203.0.113.7-203.0.113.7"
+	if g := strings.Join(got, " "); g != want {
+		t.Errorf("pools: %s\nwant:  %s", g, want)
+	}
+	if def, _ := Default().Parse(); def.LoadBalancerPools != nil {
+		t.Errorf("default pools = %v, want none", def.LoadBalancerPools)
+	}
+}
+
+func TestAddressRange(t *testing.T) {
+	r := AddressRange{First: netip.MustParseAddr("10.0.0.8"), Last: netip.MustParseAddr("10.0.0.12")}
+	tests := []struct {
+		other string
+		want  string
+	}{
+		{"10.0.0.0/29", "contains first:false overlaps:false"},
+		{"10.0.0.12/30", "contains first:true overlaps:true"},
+		{"10.0.0.8/32", "contains first:true overlaps:true"},
+		{"10.0.0.13-10.0.0.20", "contains first:false overlaps:false"},
+		{"::a00:8/125", "contains first:false overlaps:false"},
+	}
+	for _, tt := range tests {
+		o, err := ParseAddressRange(tt.other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fmt.Sprintf("contains first:%t overlaps:%t", r.Contains(o.First), r.Overlaps(o))
+		if got != tt.want || o.Overlaps(r) != r.Overlaps(o) {
+			t.Errorf("%s vs %s: %s, want %s", r, o, got, tt.want)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
+	"github.com/podnet/podnet/internal/workqueue"
 )
 
 // Config wires the controllers.
@@ -46,8 +47,8 @@ type Controllers struct {
 	resync time.Duration
 	events *recorder
 
-	replicaSets *queue
-	deployments *queue
+	replicaSets *workqueue.Queue
+	deployments *workqueue.Queue
 }
 
 // New makes the controllers; Run starts them.
@@ -56,7 +57,7 @@ func New(cfg Config) *Controllers {
 	return &Controllers{
 		reg: cfg.Registry, log: cfg.Logger, now: cfg.Now, resync: cfg.Resync,
 		events:      &recorder{reg: cfg.Registry, now: cfg.Now, log: cfg.Logger},
-		replicaSets: newQueue(), deployments: newQueue(),
+		replicaSets: workqueue.New(), deployments: workqueue.New(),
 	}
 }
 
@@ -76,9 +77,9 @@ func (c *Controllers) Run(ctx context.Context) {
 
 // work syncs keys from q one at a time; a failed sync is retried with backoff, a conflict
 // (someone wrote the object since it was read) at once, since the next read is fresh.
-func (c *Controllers) work(ctx context.Context, q *queue, kind string, sync func(ctx context.Context, ns, name string) error) {
+func (c *Controllers) work(ctx context.Context, q *workqueue.Queue, kind string, sync func(ctx context.Context, ns, name string) error) {
 	for {
-		key, ok := q.next(ctx)
+		key, ok := q.Next(ctx)
 		if !ok {
 			return
 		}
@@ -86,15 +87,15 @@ func (c *Controllers) work(ctx context.Context, q *queue, kind string, sync func
 		err := sync(ctx, ns, name)
 		switch {
 		case err == nil:
-			q.forget(key)
+			q.Forget(key)
 		case ctx.Err() != nil:
 		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
-			q.retry(key)
+			q.Retry(key)
 		default:
 			c.log.Warn("sync failed; will retry", "kind", kind, "key", key, "err", err)
-			q.retry(key)
+			q.Retry(key)
 		}
-		q.done(key)
+		q.Done(key)
 	}
 }
 
@@ -115,7 +116,7 @@ func (c *Controllers) resyncLoop(ctx context.Context) {
 func (c *Controllers) enqueueAll() {
 	for _, target := range []struct {
 		info *resource.Info
-		q    *queue
+		q    *workqueue.Queue
 	}{{resource.ReplicaSets, c.replicaSets}, {resource.Deployments, c.deployments}} {
 		objs, _, err := c.reg.List(target.info, "", registry.ListOptions{})
 		if err != nil {
@@ -124,7 +125,7 @@ func (c *Controllers) enqueueAll() {
 		}
 		for _, o := range objs {
 			m := accessor(o)
-			target.q.add(key(m.GetNamespace(), m.GetName()))
+			target.q.Add(key(m.GetNamespace(), m.GetName()))
 		}
 	}
 }

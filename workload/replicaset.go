@@ -56,7 +56,7 @@ func (c *Controllers) syncReplicaSet(ctx context.Context, ns, name string) error
 func (c *Controllers) requeueForAvailability(rs *appsv1.ReplicaSet) {
 	if rs.Spec.MinReadySeconds > 0 && rs.Status.ReadyReplicas == replicasOf(rs.Spec.Replicas) &&
 		rs.Status.AvailableReplicas != replicasOf(rs.Spec.Replicas) {
-		c.replicaSets.addAfter(key(rs.Namespace, rs.Name), time.Duration(rs.Spec.MinReadySeconds)*time.Second)
+		c.replicaSets.AddAfter(key(rs.Namespace, rs.Name), time.Duration(rs.Spec.MinReadySeconds)*time.Second)
 	}
 }
 

@@ -194,7 +194,7 @@ func (c *Controllers) requeueStuck(d *appsv1.Deployment) {
 		return
 	}
 	after := cond.LastUpdateTime.Add(time.Duration(*d.Spec.ProgressDeadlineSeconds) * time.Second).Sub(c.now())
-	c.deployments.addAfter(key(d.Namespace, d.Name), max(after+time.Second, time.Second))
+	c.deployments.AddAfter(key(d.Namespace, d.Name), max(after+time.Second, time.Second))
 }
 
 // replicaFailure is the first ReplicaFailure condition among the ReplicaSets, the new one first.

@@ -14,6 +14,7 @@ import (
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/internal/workqueue"
 )
 
 func accessor(obj runtime.Object) metav1.Object {
@@ -73,7 +74,7 @@ func (c *Controllers) forward(ctx context.Context, w *store.Watcher) {
 func (c *Controllers) dispatch(e *store.Event) {
 	switch e.Resource {
 	case resource.Deployments:
-		c.deployments.add(key(e.Namespace, e.Name))
+		c.deployments.Add(key(e.Namespace, e.Name))
 	case resource.ReplicaSets:
 		c.onReplicaSet(e)
 	case resource.Pods:
@@ -84,13 +85,13 @@ func (c *Controllers) dispatch(e *store.Event) {
 // onReplicaSet syncs the RS and the deployments that own (or owned) it; an orphan RS goes to
 // every deployment of its namespace, one of which may adopt it.
 func (c *Controllers) onReplicaSet(e *store.Event) {
-	c.replicaSets.add(key(e.Namespace, e.Name))
+	c.replicaSets.Add(key(e.Namespace, e.Name))
 	owners := controllersOf("Deployment", e.Object, e.Prev)
 	if len(owners) == 0 && e.Type != watch.Deleted {
 		c.enqueueNamespace(resource.Deployments, e.Namespace, c.deployments)
 	}
 	for _, name := range owners {
-		c.deployments.add(key(e.Namespace, name))
+		c.deployments.Add(key(e.Namespace, name))
 	}
 }
 
@@ -102,7 +103,7 @@ func (c *Controllers) onPod(e *store.Event) {
 		c.enqueueNamespace(resource.ReplicaSets, e.Namespace, c.replicaSets)
 	}
 	for _, name := range owners {
-		c.replicaSets.add(key(e.Namespace, name))
+		c.replicaSets.Add(key(e.Namespace, name))
 		if e.Type == watch.Deleted || podFinished(e.Object) {
 			c.enqueueOwnerOfReplicaSet(e.Namespace, name)
 		}
@@ -120,17 +121,17 @@ func (c *Controllers) enqueueOwnerOfReplicaSet(ns, name string) {
 		return
 	}
 	if ref := metav1.GetControllerOf(obj.(*appsv1.ReplicaSet)); ref != nil && ref.Kind == "Deployment" {
-		c.deployments.add(key(ns, ref.Name))
+		c.deployments.Add(key(ns, ref.Name))
 	}
 }
 
-func (c *Controllers) enqueueNamespace(info *resource.Info, ns string, q *queue) {
+func (c *Controllers) enqueueNamespace(info *resource.Info, ns string, q *workqueue.Queue) {
 	objs, _, err := c.reg.List(info, ns, registry.ListOptions{})
 	if err != nil {
 		return
 	}
 	for _, o := range objs {
-		q.add(key(ns, accessor(o).GetName()))
+		q.Add(key(ns, accessor(o).GetName()))
 	}
 }
 

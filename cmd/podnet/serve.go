@@ -151,6 +151,9 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 	loops.Go(func() { nodeStatus.Run(loopCtx) })
 	loops.Go(func() { reg.RunControllers(loopCtx, 10*time.Second) })
 	loops.Go(func() { workload.New(workload.Config{Registry: reg, Logger: log}).Run(loopCtx) })
+	if err := runServices(loopCtx, &loops, reg, cfg, parsed, log); err != nil {
+		return err
+	}
 	loops.Go(func() {
 		if err := kubelet.Run(loopCtx); err != nil {
 			log.Error("kubelet stopped", "err", err)

@@ -17,6 +17,9 @@ import (
 type Options struct {
 	// Config is YAML written to a file and passed as --config; empty passes no --config.
 	Config string
+	// ConfigFor, when set, makes the YAML from the node's network (addresses a test must put in
+	// the config, such as a LoadBalancer pool in the client's subnet); it replaces Config.
+	ConfigFor func(nw *Network) string
 	// ExtraArgs are appended to `podnet serve`'s arguments.
 	ExtraArgs []string
 	// Env is added to the environment of every podnet and kubectl process the node starts.
@@ -71,8 +74,11 @@ func StartNode(t testing.TB, opts Options) *Node {
 	requireTools(t, "ip", "nsenter")
 	opts.setDefaults()
 	n := &Node{t: t, opts: opts, bin: podnetBinary(t, opts.Binary)}
-	n.makeDirs()
 	n.Network = newNetwork(t)
+	if opts.ConfigFor != nil {
+		n.opts.Config = opts.ConfigFor(n.Network)
+	}
+	n.makeDirs()
 	// Registered after t.TempDir (so it runs before TempDir's removal) and before anything is
 	// created outside it, so a failure half way still cleans up.
 	t.Cleanup(n.cleanup)

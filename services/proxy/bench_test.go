@@ -1,0 +1,65 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// addServices gives p n ClusterIP services with two endpoints each.
+func addServices(p *Proxy, n int) {
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("svc%d", i)
+		ip := netip.AddrFrom4([4]byte{10, 96, byte(1 + i/250), byte(1 + i%250)})
+		p.SetService(service(name, ip.String(), []corev1.ServicePort{tcp("http", 80, 8080)}))
+		e1 := netip.AddrFrom4([4]byte{10, 244, byte(i / 125), byte(2 * (i % 125))})
+		p.SetSlice(slice(name, name+"-1", web, ep(e1.String()), ep(e1.Next().String())))
+	}
+}
+
+// BenchmarkFullSyncRender is model + plan + render of 10,000 services × 2 endpoints into
+// one transaction (what a full sync costs in Go before nft runs).
+func BenchmarkFullSyncRender(b *testing.B) {
+	p, _, _ := newTestProxy(b, nil)
+	addServices(p, 10000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		p.mu.Lock()
+		var changes []change
+		for _, k := range sortedNames(p.services) {
+			changes = append(changes, change{key: k, new: p.modelLocked(k)})
+		}
+		pl := newCommitted().planChanges(changes)
+		tx := p.nft.NewTransaction()
+		renderFull(tx, p.sk, pl)
+		_ = tx.String()
+		p.mu.Unlock()
+	}
+}
+
+// TestRootScale loads 10,000 services × 2 endpoints with the real nft, then adds one
+// service beside them, and reports both times (the goals: 1 s and 50 ms).
+func TestRootScale(t *testing.T) {
+	if testing.Short() {
+		t.Skip("scale test")
+	}
+	p, _ := rootProxy(t)
+	addServices(p, 10000)
+	start := time.Now()
+	mustSync(t, p)
+	full := time.Since(start)
+	p.SetService(service("extra", "10.96.200.1", []corev1.ServicePort{tcp("http", 80, 8080)}))
+	p.SetSlice(slice("extra", "extra-1", web, ep("10.244.200.1"), ep("10.244.200.2")))
+	start = time.Now()
+	mustSync(t, p)
+	one := time.Since(start)
+	t.Logf("full sync 10k×2: %v; add one beside 10k: %v", full, one)
+	if full > 5*time.Second {
+		t.Errorf("full sync took %v", full)
+	}
+	_ = p.Cleanup(context.Background())
+}

@@ -1,0 +1,288 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"sigs.k8s.io/knftables"
+)
+
+// Proxy programs one family's table from Services and EndpointSlices.
+type Proxy struct {
+	cfg   Config
+	nft   knftables.Interface
+	ct    Conntrack
+	facts facts
+	sk    *skeleton
+
+	mu       sync.Mutex
+	services map[string]*corev1.Service
+	slices   map[string]map[string]*discoveryv1.EndpointSlice // service key → slice key → slice
+	sliceSvc map[string]string                                // slice key → service key
+	dirty    map[string]bool
+	needFull bool
+	state    *committed
+	stats    Stats
+
+	wake chan struct{}
+}
+
+// Stats are the proxy's counters.
+type Stats struct {
+	Syncs, FullSyncs, Failures uint64
+	LastSync                   time.Duration
+	LastFullSync               time.Duration
+}
+
+// New checks the configuration and makes a Proxy; nothing touches the kernel until Run or
+// SyncNow.
+func New(cfg Config) (*Proxy, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("proxy config: %w", err)
+	}
+	nft := cfg.NFT
+	if nft == nil {
+		var err error
+		if nft, err = knftables.New(cfg.Family, cfg.Table); err != nil {
+			return nil, fmt.Errorf("nftables for table %s %s: %w", cfg.Family, cfg.Table, err)
+		}
+	}
+	ct := cfg.Conntrack
+	if ct == nil {
+		ct = netlinkConntrack{}
+	}
+	return &Proxy{
+		cfg: cfg, nft: nft, ct: ct, sk: buildSkeleton(cfg),
+		facts:    facts{fam: newFam(cfg.Family), node: cfg.NodeName, clusterCIDRs: cfg.ClusterCIDRs},
+		services: map[string]*corev1.Service{}, slices: map[string]map[string]*discoveryv1.EndpointSlice{},
+		sliceSvc: map[string]string{}, dirty: map[string]bool{}, needFull: true, state: newCommitted(),
+		wake: make(chan struct{}, 1),
+	}, nil
+}
+
+// Stats returns a copy of the counters.
+func (p *Proxy) Stats() Stats { p.mu.Lock(); defer p.mu.Unlock(); return p.stats }
+
+func key(ns, name string) string { return ns + "/" + name }
+
+// SetService records a Service (as the watch does); the next sync programs it.
+func (p *Proxy) SetService(svc *corev1.Service) {
+	p.mu.Lock()
+	k := key(svc.Namespace, svc.Name)
+	p.services[k] = svc
+	p.markLocked(k)
+	p.mu.Unlock()
+}
+
+// DeleteService forgets a Service; the next sync removes its rules.
+func (p *Proxy) DeleteService(ns, name string) {
+	p.mu.Lock()
+	k := key(ns, name)
+	delete(p.services, k)
+	p.markLocked(k)
+	p.mu.Unlock()
+}
+
+// SetSlice records an EndpointSlice under the service its kubernetes.io/service-name label
+// names; a slice without the label belongs to no service.
+func (p *Proxy) SetSlice(sl *discoveryv1.EndpointSlice) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sk := key(sl.Namespace, sl.Name)
+	p.dropSliceLocked(sk)
+	name := sl.Labels[discoveryv1.LabelServiceName]
+	if name == "" {
+		return
+	}
+	svc := key(sl.Namespace, name)
+	if p.slices[svc] == nil {
+		p.slices[svc] = map[string]*discoveryv1.EndpointSlice{}
+	}
+	p.slices[svc][sk] = sl
+	p.sliceSvc[sk] = svc
+	p.markLocked(svc)
+}
+
+// DeleteSlice forgets an EndpointSlice.
+func (p *Proxy) DeleteSlice(ns, name string) {
+	p.mu.Lock()
+	p.dropSliceLocked(key(ns, name))
+	p.mu.Unlock()
+}
+
+func (p *Proxy) dropSliceLocked(sk string) {
+	svc, ok := p.sliceSvc[sk]
+	if !ok {
+		return
+	}
+	delete(p.slices[svc], sk)
+	if len(p.slices[svc]) == 0 {
+		delete(p.slices, svc)
+	}
+	delete(p.sliceSvc, sk)
+	p.markLocked(svc)
+}
+
+func (p *Proxy) markLocked(k string) {
+	p.dirty[k] = true
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Proxy) requestFullSync() {
+	p.mu.Lock()
+	p.needFull = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// modelLocked is the model applied to the cached objects of one service.
+func (p *Proxy) modelLocked(k string) *svcState {
+	svc, ok := p.services[k]
+	if !ok {
+		return nil
+	}
+	sls := make([]*discoveryv1.EndpointSlice, 0, len(p.slices[k]))
+	for _, name := range sortedNames(p.slices[k]) {
+		sls = append(sls, p.slices[k][name])
+	}
+	return buildService(p.facts, svc, sls)
+}
+
+// SyncNow programs what changed since the last sync, or everything when a full sync is due
+// (the first one, and after a failure).
+func (p *Proxy) SyncNow(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.needFull {
+		return p.fullSyncLocked(ctx)
+	}
+	return p.partialSyncLocked(ctx)
+}
+
+// FullSync replaces the whole table from the cached objects.
+func (p *Proxy) FullSync(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fullSyncLocked(ctx)
+}
+
+func (p *Proxy) fullSyncLocked(ctx context.Context) error {
+	start := time.Now()
+	fresh := newCommitted()
+	var changes []change
+	for _, k := range sortedNames(p.services) {
+		changes = append(changes, change{key: k, new: p.modelLocked(k)})
+	}
+	pl := fresh.planChanges(changes)
+	tx := p.nft.NewTransaction()
+	renderFull(tx, p.sk, pl)
+	p.dirty = map[string]bool{}
+	if err := p.nft.Run(ctx, tx); err != nil {
+		p.stats.Failures++
+		p.needFull = true
+		return fmt.Errorf("full sync of %d services: %w", len(changes), err)
+	}
+	old := p.state
+	fresh.apply(pl)
+	p.state, p.needFull = fresh, false
+	p.stats.Syncs++
+	p.stats.FullSyncs++
+	p.stats.LastSync = time.Since(start)
+	p.stats.LastFullSync = p.stats.LastSync
+	p.cfg.Logger.Debug("proxy full sync", "services", len(changes), "ops", tx.NumOperations(), "took", p.stats.LastSync)
+	p.cleanConntrack(old.services, fresh.services)
+	return nil
+}
+
+func (p *Proxy) partialSyncLocked(ctx context.Context) error {
+	if len(p.dirty) == 0 {
+		return nil
+	}
+	start := time.Now()
+	var changes []change
+	for _, k := range sortedNames(p.dirty) {
+		old, nw := p.state.services[k], p.modelLocked(k)
+		if old != nil || nw != nil {
+			changes = append(changes, change{key: k, old: old, new: nw})
+		}
+	}
+	p.dirty = map[string]bool{}
+	pl := p.state.planChanges(changes)
+	tx := p.nft.NewTransaction()
+	renderPartial(tx, p.state, pl)
+	if tx.NumOperations() > 0 {
+		if err := p.nft.Run(ctx, tx); err != nil {
+			p.stats.Failures++
+			p.needFull = true
+			p.wakeLocked()
+			return fmt.Errorf("partial sync of %d services: %w", len(changes), err)
+		}
+	}
+	p.state.apply(pl)
+	p.stats.Syncs++
+	p.stats.LastSync = time.Since(start)
+	p.cfg.Logger.Debug("proxy partial sync", "services", len(changes), "ops", tx.NumOperations(), "took", p.stats.LastSync)
+	for _, ch := range changes {
+		p.cleanConntrack(map[string]*svcState{ch.key: ch.old}, map[string]*svcState{ch.key: ch.new})
+	}
+	return nil
+}
+
+func (p *Proxy) wakeLocked() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// cleanConntrack deletes the UDP flows the change made stale; a failure is logged, not
+// retried: the entries expire on their own, this only makes recovery immediate.
+func (p *Proxy) cleanConntrack(old, new map[string]*svcState) {
+	var flows []Flow
+	keys := slices.Sorted(func(yield func(string) bool) {
+		seen := map[string]bool{}
+		for _, m := range []map[string]*svcState{old, new} {
+			for k := range m {
+				if !seen[k] && !yield(k) {
+					return
+				}
+				seen[k] = true
+			}
+		}
+	})
+	for _, k := range keys {
+		flows = append(flows, staleFlows(old[k], new[k])...)
+	}
+	if len(flows) == 0 {
+		return
+	}
+	if err := p.ct.DeleteUDP(p.facts.fam.v6, flows); err != nil {
+		p.cfg.Logger.Warn("conntrack cleanup failed", "err", err)
+	}
+}
+
+// Cleanup deletes the proxy's table (uninstall, tests).
+func (p *Proxy) Cleanup(ctx context.Context) error {
+	tx := p.nft.NewTransaction()
+	tx.Add(&knftables.Table{})
+	tx.Delete(&knftables.Table{})
+	if err := p.nft.Run(ctx, tx); err != nil {
+		return fmt.Errorf("delete table %s %s: %w", p.cfg.Family, p.cfg.Table, err)
+	}
+	p.mu.Lock()
+	p.needFull, p.state = true, newCommitted()
+	p.mu.Unlock()
+	return nil
+}

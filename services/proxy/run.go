@@ -1,0 +1,192 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/knftables"
+
+	"github.com/podnet/podnet/api/resource"
+	"github.com/podnet/podnet/api/store"
+)
+
+// failureBackoff spaces out retries of a failing full sync.
+const failureBackoff = time.Second
+
+// Run lists and watches Services and EndpointSlices and keeps the table in step until ctx
+// ends: a full sync first, then partial syncs of what changed, coalesced so that bursts cost
+// one transaction while the first change after a quiet spell is programmed at once.
+func (p *Proxy) Run(ctx context.Context) error {
+	if p.cfg.Registry == nil {
+		return errors.New("proxy: Run needs a Registry")
+	}
+	w, err := p.listAndWatch()
+	if err != nil {
+		return err
+	}
+	p.requestFullSync()
+	go p.watchLoop(ctx, w)
+	go p.checkLoop(ctx)
+	p.syncLoop(ctx)
+	return nil
+}
+
+func (p *Proxy) syncLoop(ctx context.Context) {
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		}
+		if wait := p.cfg.MinSyncInterval - time.Since(last); wait > 0 {
+			sleep(ctx, wait)
+		}
+		last = time.Now()
+		if err := p.SyncNow(ctx); err != nil && ctx.Err() == nil {
+			p.cfg.Logger.Warn("proxy sync failed; full sync next", "err", err)
+			sleep(ctx, failureBackoff)
+		}
+	}
+}
+
+// checkLoop notices a table that vanished or was emptied (`nft flush ruleset`) by looking
+// at one base chain, never the whole table, and orders a full sync.
+func (p *Proxy) checkLoop(ctx context.Context) {
+	t := time.NewTicker(p.cfg.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if p.tableMissing(ctx) {
+			p.cfg.Logger.Info("proxy table missing or flushed; full sync")
+			p.requestFullSync()
+		}
+	}
+}
+
+func (p *Proxy) tableMissing(ctx context.Context) bool {
+	p.mu.Lock()
+	pending := p.needFull
+	p.mu.Unlock()
+	if pending {
+		return false
+	}
+	rules, err := p.nft.ListRules(ctx, canaryChain)
+	if err != nil {
+		if !knftables.IsNotFound(err) {
+			p.cfg.Logger.Warn("proxy table check failed", "err", err)
+		}
+		return knftables.IsNotFound(err)
+	}
+	return len(rules) == 0
+}
+
+// listAndWatch replaces the object cache from the store and opens a watch from the
+// resourceVersion taken before the lists (events in between are applied twice, harmlessly).
+func (p *Proxy) listAndWatch() (*store.Watcher, error) {
+	st := p.cfg.Registry.Store()
+	rv := st.ResourceVersion()
+	w, err := st.Watch(nil, "", rv)
+	if err != nil {
+		return nil, err
+	}
+	svcs, _, err := st.List(resource.Services, "", nil)
+	if err != nil {
+		w.Stop()
+		return nil, err
+	}
+	sls, _, err := st.List(resource.EndpointSlices, "", nil)
+	if err != nil {
+		w.Stop()
+		return nil, err
+	}
+	p.replaceAll(svcs, sls)
+	return w, nil
+}
+
+func (p *Proxy) replaceAll(svcs, sls []runtime.Object) {
+	p.mu.Lock()
+	for k := range p.services {
+		p.dirty[k] = true
+	}
+	for k := range p.slices {
+		p.dirty[k] = true
+	}
+	p.services, p.slices, p.sliceSvc = map[string]*corev1.Service{}, map[string]map[string]*discoveryv1.EndpointSlice{}, map[string]string{}
+	p.mu.Unlock()
+	for _, o := range svcs {
+		p.SetService(o.(*corev1.Service))
+	}
+	for _, o := range sls {
+		p.SetSlice(o.(*discoveryv1.EndpointSlice))
+	}
+}
+
+// watchLoop applies events; when the watch ends (too slow, history gone) it lists again.
+func (p *Proxy) watchLoop(ctx context.Context, w *store.Watcher) {
+	for ctx.Err() == nil {
+		p.forward(ctx, w)
+		w.Stop()
+		for ctx.Err() == nil {
+			var err error
+			if w, err = p.listAndWatch(); err == nil {
+				break
+			}
+			p.cfg.Logger.Warn("proxy relist failed", "err", err)
+			sleep(ctx, failureBackoff)
+		}
+	}
+	if w != nil {
+		w.Stop()
+	}
+}
+
+func (p *Proxy) forward(ctx context.Context, w *store.Watcher) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-w.Events():
+			if !ok {
+				p.cfg.Logger.Debug("proxy watch ended; relisting", "err", w.Err())
+				return
+			}
+			p.apply(e)
+		}
+	}
+}
+
+func (p *Proxy) apply(e *store.Event) {
+	switch e.Resource {
+	case resource.Services:
+		if e.Type == watch.Deleted {
+			p.DeleteService(e.Namespace, e.Name)
+		} else if svc, ok := e.Object.(*corev1.Service); ok {
+			p.SetService(svc)
+		}
+	case resource.EndpointSlices:
+		if e.Type == watch.Deleted {
+			p.DeleteSlice(e.Namespace, e.Name)
+		} else if sl, ok := e.Object.(*discoveryv1.EndpointSlice); ok {
+			p.SetSlice(sl)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
