@@ -90,6 +90,13 @@ func baseRules(c Config, f fam) [][2]string {
 		}
 		r = append(r, [2]string{"filter-prerouting", drop + " fib saddr type != local drop"})
 	}
+	if len(c.ClusterCIDRs) > 0 {
+		// One rule for every ClusterIP instead of one per service chain: a sync of 10,000
+		// services writes 10,000 rules less (nft's load time grows with rules).
+		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s %s saddr != %s %s", kw, setClusterIPs, kw, prefixSet(c.ClusterCIDRs), setMasqMark)})
+	} else {
+		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s %s", kw, setClusterIPs, setMasqMark)})
+	}
 	r = append(r,
 		// Last in the chain: the firewall chains end in return or drop.
 		[2]string{"filter-prerouting", ipVmap(mapFirewallIPs)},

@@ -3,7 +3,6 @@ package proxy
 // Expected nft text per model case, reviewed by hand against the rules the design asks for.
 var wantModel = map[string]string{
 	"clusterip-2-endpoints": `add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.6:8080
 add element ip podnet cluster-ips { 10.96.0.20 }
@@ -16,7 +15,6 @@ add element ip podnet no-endpoint-services { 10.96.0.20 . tcp . 80 : goto reject
 add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
 add rule ip podnet ext-ASLOK7LI-default/web/tcp/http meta mark set meta mark | 0x4000
 add rule ip podnet ext-ASLOK7LI-default/web/tcp/http goto svc-K4IXKQO6-default/web/tcp/http
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.6:8080
 add element ip podnet cluster-ips { 10.96.0.20 }
@@ -31,7 +29,6 @@ add rule ip podnet ext-ASLOK7LI-default/web/tcp/http meta mark set meta mark | 0
 add rule ip podnet ext-ASLOK7LI-default/web/tcp/http goto svc-K4IXKQO6-default/web/tcp/http
 add rule ip podnet fw-4WIWAP7T-default/web/tcp/http ip saddr 203.0.113.0/24 return
 add rule ip podnet fw-4WIWAP7T-default/web/tcp/http drop
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.6:8080
 add element ip podnet cluster-ips { 10.96.0.20 }
@@ -45,7 +42,6 @@ add element ip podnet service-nodeports { tcp . 32000 : goto ext-ASLOK7LI-defaul
 add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
 add rule ip podnet ext-ASLOK7LI-default/web/tcp/http meta mark set meta mark | 0x4000
 add rule ip podnet ext-ASLOK7LI-default/web/tcp/http goto svc-K4IXKQO6-default/web/tcp/http
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.6:8080
 add element ip podnet cluster-ips { 10.96.0.20 }
@@ -60,7 +56,6 @@ add rule ip podnet ext-ASLOK7LI-default/web/tcp/http ip saddr 10.244.0.0/16 goto
 add rule ip podnet ext-ASLOK7LI-default/web/tcp/http fib saddr type local meta mark set meta mark | 0x4000 goto svc-K4IXKQO6-default/web/tcp/http
 add rule ip podnet ext-ASLOK7LI-default/web/tcp/http goto local-2VZUY63M-default/web/tcp/http
 add rule ip podnet local-2VZUY63M-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.5:8080
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.6:8080
 add element ip podnet cluster-ips { 10.96.0.20 }
@@ -80,7 +75,6 @@ add element ip podnet no-endpoint-services { 10.96.0.20 . tcp . 80 : drop }`,
 	"client-ip-affinity": `add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
 add set ip podnet aff-HJGJM6HR-default/web/tcp/http-10.244.0.5.8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }
 add set ip podnet aff-WOMWJ5Q5-default/web/tcp/http-10.244.0.6.8080 { type ipv4_addr ; flags dynamic,timeout ; timeout 60s ; }
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr @aff-HJGJM6HR-default/web/tcp/http-10.244.0.5.8080 update @aff-HJGJM6HR-default/web/tcp/http-10.244.0.5.8080 { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr @aff-WOMWJ5Q5-default/web/tcp/http-10.244.0.6.8080 update @aff-WOMWJ5Q5-default/web/tcp/http-10.244.0.6.8080 { ip saddr } meta l4proto tcp dnat to 10.244.0.6:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 update @aff-HJGJM6HR-default/web/tcp/http-10.244.0.5.8080 { ip saddr } meta l4proto tcp dnat to 10.244.0.5:8080
@@ -90,13 +84,11 @@ add element ip podnet hairpin { 10.244.0.5 . 10.244.0.5 }
 add element ip podnet hairpin { 10.244.0.6 . 10.244.0.6 }
 add element ip podnet service-ips { 10.96.0.20 . tcp . 80 : goto svc-K4IXKQO6-default/web/tcp/http }`,
 	"terminating-fallback": `add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.5:8080
 add element ip podnet cluster-ips { 10.96.0.20 }
 add element ip podnet hairpin { 10.244.0.5 . 10.244.0.5 }
 add element ip podnet service-ips { 10.96.0.20 . tcp . 80 : goto svc-K4IXKQO6-default/web/tcp/http }`,
 	"udp": `add chain ip podnet svc-HOY2ZU32-default/dns/udp/dns
-add rule ip podnet svc-HOY2ZU32-default/dns/udp/dns ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-HOY2ZU32-default/dns/udp/dns meta l4proto udp dnat to 10.244.0.7:53
 add element ip podnet cluster-ips { 10.96.0.10 }
 add element ip podnet hairpin { 10.244.0.7 . 10.244.0.7 }
@@ -148,6 +140,7 @@ add rule ip podnet nat-postrouting jump masquerading
 add rule ip podnet nat-prerouting jump services
 add rule ip podnet reject-chain meta l4proto tcp reject with tcp reset
 add rule ip podnet reject-chain reject
+add rule ip podnet services ip daddr @cluster-ips ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet services ip daddr . meta l4proto . th dport vmap @service-ips
 add rule ip podnet services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
 add element ip podnet nodeport-ips { 192.168.1.10 }`

@@ -127,13 +127,14 @@ func (m *portModel) build(st *svcState) {
 	}
 }
 
-// chains: "svc" (all usable endpoints, masquerading off-cluster sources), "local" (this
+// chains: "svc" (all usable endpoints; off-cluster sources of ClusterIPs are marked for
+// masquerade once, in the services chain), "local" (this
 // node's endpoints, client IP kept) and "ext" (the entry of NodePort, external and
 // LoadBalancer IPs), each only when something jumps to it.
 func (m *portModel) chains(st *svcState) {
 	hasCIP := len(m.clusterIPs) > 0
 	if len(m.all) > 0 && (hasCIP && !m.itpLocal || m.hasExternal()) {
-		st.chains[m.svcChain()] = append([]string{m.masqOffCluster()}, m.cascade(st, m.all)...)
+		st.chains[m.svcChain()] = m.cascade(st, m.all)
 	}
 	if len(m.local) > 0 && (hasCIP && m.itpLocal || m.etpLocal) {
 		st.chains[m.localChain()] = m.cascade(st, m.local)
@@ -145,12 +146,6 @@ func (m *portModel) chains(st *svcState) {
 
 const setMasqMark = "meta mark set meta mark | " + masqMark
 
-func (m *portModel) masqOffCluster() string {
-	if len(m.f.clusterCIDRs) == 0 {
-		return setMasqMark
-	}
-	return fmt.Sprintf("%s saddr != %s %s", m.f.fam.kw, prefixSet(m.f.clusterCIDRs), setMasqMark)
-}
 
 // cascade picks one endpoint at random with plain rules: rule i matches with probability
 // 1/(n-i) of what reaches it, which is uniform overall, and needs no set or map. Affinity

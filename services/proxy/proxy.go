@@ -49,7 +49,7 @@ func New(cfg Config) (*Proxy, error) {
 	nft := cfg.NFT
 	if nft == nil {
 		var err error
-		if nft, err = knftables.New(cfg.Family, cfg.Table); err != nil {
+		if nft, err = newRealNFT(cfg.Family, cfg.Table); err != nil {
 			return nil, fmt.Errorf("nftables for table %s %s: %w", cfg.Family, cfg.Table, err)
 		}
 	}

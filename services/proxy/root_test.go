@@ -29,7 +29,7 @@ type nsNFT struct {
 func newNSNFT(t *testing.T, n ns.NetNS) *nsNFT {
 	t.Helper()
 	var inner knftables.Interface
-	err := n.Do(func(ns.NetNS) (err error) { inner, err = knftables.New(knftables.IPv4Family, "podnet"); return err })
+	err := n.Do(func(ns.NetNS) (err error) { inner, err = newRealNFT(knftables.IPv4Family, "podnet"); return err })
 	roottest.Need(t, err == nil, "nft")
 	return &nsNFT{inner: inner, netns: n}
 }

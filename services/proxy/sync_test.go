@@ -44,7 +44,6 @@ func TestPartialSyncTouchesOnlyTheChange(t *testing.T) {
 		{"endpoint replaced", func(p *Proxy) {
 			p.SetSlice(slice("web", "web-1", web, ep("10.244.0.5"), ep("10.244.0.7")))
 		}, `flush chain ip podnet svc-K4IXKQO6-default/web/tcp/http
-add rule ip podnet svc-K4IXKQO6-default/web/tcp/http ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
 add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.7:8080
 add element ip podnet hairpin { 10.244.0.7 . 10.244.0.7 }

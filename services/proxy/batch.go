@@ -1,0 +1,96 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"sigs.k8s.io/knftables"
+)
+
+// batchingNFT is the real nftables: knftables for everything, except that Run merges runs of
+// element commands for one set into one command before piping the transaction to `nft -f -`.
+// nft 1.0.6 pays per command, and a full sync of 10,000 services carries 30,000 elements: merged,
+// the load takes about 0.1 s less (of about 0.9 s).
+type batchingNFT struct {
+	knftables.Interface
+	nftPath string
+}
+
+func newRealNFT(family knftables.Family, table string) (knftables.Interface, error) {
+	inner, err := knftables.New(family, table)
+	if err != nil {
+		return nil, err
+	}
+	path, err := exec.LookPath("nft")
+	if err != nil {
+		return nil, err
+	}
+	return &batchingNFT{Interface: inner, nftPath: path}, nil
+}
+
+// txErrorMarker is how knftables' Transaction.String reports an object it refused to add (its
+// error field is private): the transaction must not run then.
+const txErrorMarker = "# ERROR: "
+
+func (b *batchingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
+	text := tx.String()
+	if i := strings.LastIndex(text, txErrorMarker); i >= 0 && (i == 0 || text[i-1] == '\n') {
+		return errors.New(text[i+len(txErrorMarker):])
+	}
+	cmd := exec.CommandContext(ctx, b.nftPath, "-f", "-")
+	cmd.Stdin = strings.NewReader(mergeElementCommands(text))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("nft -f: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	return nil
+}
+
+// mergeElementCommands turns consecutive lines "add element F T S { k }" (or delete) for the
+// same set into one "add element F T S { k1, k2, … }"; every other line stays as it is, in order.
+func mergeElementCommands(text string) string {
+	var out strings.Builder
+	out.Grow(len(text))
+	var head string // "add element F T S" of the open command, "" when none is open
+	closeOpen := func() {
+		if head != "" {
+			out.WriteString(" }\n")
+			head = ""
+		}
+	}
+	for line := range strings.Lines(text) {
+		line = strings.TrimSuffix(line, "\n")
+		h, elem, ok := splitElementCommand(line)
+		if !ok {
+			closeOpen()
+			out.WriteString(line + "\n")
+			continue
+		}
+		if h == head {
+			out.WriteString(", " + elem)
+			continue
+		}
+		closeOpen()
+		head = h
+		out.WriteString(h + " { " + elem)
+	}
+	closeOpen()
+	return out.String()
+}
+
+// splitElementCommand splits "add element F T S { k : v }" into its head and "k : v".
+func splitElementCommand(line string) (head, elem string, ok bool) {
+	if !strings.HasPrefix(line, "add element ") && !strings.HasPrefix(line, "delete element ") {
+		return "", "", false
+	}
+	h, rest, found := strings.Cut(line, " { ")
+	if !found || !strings.HasSuffix(rest, " }") || strings.ContainsAny(rest[:len(rest)-2], "{}") {
+		return "", "", false
+	}
+	return h, rest[:len(rest)-2], true
+}
