@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -64,52 +63,21 @@ func New(cfg Config) *Controllers {
 // Run watches the store and syncs ReplicaSets and Deployments until ctx ends.
 func (c *Controllers) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	run := func(fn func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); fn() }()
-	}
-	run(func() { c.watch(ctx) })
-	run(func() { c.resyncLoop(ctx) })
-	run(func() { c.work(ctx, c.replicaSets, "replicaset", c.syncReplicaSet) })
-	run(func() { c.work(ctx, c.deployments, "deployment", c.syncDeployment) })
+	wg.Go(func() { c.watch(ctx) })
+	wg.Go(func() { workqueue.Every(ctx, c.resync, c.enqueueAll) })
+	wg.Go(func() { c.work(ctx, c.replicaSets, "replicaset", c.syncReplicaSet) })
+	wg.Go(func() { c.work(ctx, c.deployments, "deployment", c.syncDeployment) })
 	wg.Wait()
 }
 
 // work syncs keys from q one at a time; a failed sync is retried with backoff, a conflict
-// (someone wrote the object since it was read) at once, since the next read is fresh.
+// (someone wrote the object since it was read) without a warning, since the next read is fresh.
 func (c *Controllers) work(ctx context.Context, q *workqueue.Queue, kind string, sync func(ctx context.Context, ns, name string) error) {
-	for {
-		key, ok := q.Next(ctx)
-		if !ok {
-			return
-		}
-		ns, name, _ := strings.Cut(key, "/")
-		err := sync(ctx, ns, name)
-		switch {
-		case err == nil:
-			q.Forget(key)
-		case ctx.Err() != nil:
-		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err):
-			q.Retry(key)
-		default:
+	workqueue.RunWorkers(ctx, q, 1, workqueue.ByName(sync), func(key string, err error) {
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) {
 			c.log.Warn("sync failed; will retry", "kind", kind, "key", key, "err", err)
-			q.Retry(key)
 		}
-		q.Done(key)
-	}
-}
-
-func (c *Controllers) resyncLoop(ctx context.Context) {
-	t := time.NewTicker(c.resync)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			c.enqueueAll()
-		}
-	}
+	})
 }
 
 // enqueueAll queues every ReplicaSet and Deployment.

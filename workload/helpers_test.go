@@ -3,7 +3,6 @@ package workload
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/internal/regtest"
 )
 
 // start is the test clock's first instant.
@@ -47,17 +47,10 @@ type env struct {
 
 func newEnv(t *testing.T, hooks map[schema.GroupVersionResource]registry.Hook) *env {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: start}
-	reg := registry.New(registry.Config{Store: st, Hooks: hooks, Now: clk.Now})
-	e := &env{t: t, ctx: context.Background(), store: st, reg: reg, clk: clk,
+	reg, st := regtest.New(t, regtest.Options{Hooks: hooks, Now: clk.Now})
+	return &env{t: t, ctx: context.Background(), store: st, reg: reg, clk: clk,
 		c: New(Config{Registry: reg, Now: clk.Now, Resync: time.Hour})}
-	e.create(resource.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}})
-	return e
 }
 
 func (e *env) create(info *resource.Info, obj runtime.Object) runtime.Object {

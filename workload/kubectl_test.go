@@ -120,7 +120,10 @@ func fakeKubelet(ctx context.Context, reg *registry.Registry) {
 				return pod, nil
 			}, registry.WriteOptions{})
 		}
-		sleep(ctx, 50*time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package workload
 
 import (
 	"context"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/internal/storewatch"
 	"github.com/podnet/podnet/internal/workqueue"
 )
 
@@ -25,50 +25,16 @@ func accessor(obj runtime.Object) metav1.Object {
 	return m
 }
 
-// watch feeds the queues from one store watch over every resource. Each (re)start takes the
-// store's resourceVersion, queues every object (what happened before it is read fresh by the
-// syncs) and watches from there; a watcher cut off (too slow, or history expired: 410) starts
-// over the same way.
+// watch feeds the queues from one store watch over every resource. Each (re)start queues
+// every object (what happened before it is read fresh by the syncs) and watches from there.
 func (c *Controllers) watch(ctx context.Context) {
-	st := c.reg.Store()
-	for ctx.Err() == nil {
-		rv := st.ResourceVersion()
-		w, err := st.Watch(nil, "", rv)
-		if err != nil {
-			c.log.Warn("watch failed; relisting", "err", err)
-			sleep(ctx, time.Second)
-			continue
-		}
-		c.enqueueAll()
-		c.forward(ctx, w)
-		w.Stop()
-	}
+	storewatch.Run(ctx, storewatch.Config{Store: c.reg.Store(), Logger: c.log,
+		Handler: storewatch.Funcs{OnResync: c.resyncAll, OnEvent: c.dispatch}})
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-func (c *Controllers) forward(ctx context.Context, w *store.Watcher) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-w.Events():
-			if !ok {
-				if err := w.Err(); err != nil {
-					c.log.Info("watch ended; relisting", "err", err)
-				}
-				return
-			}
-			c.dispatch(e)
-		}
-	}
+func (c *Controllers) resyncAll() error {
+	c.enqueueAll()
+	return nil
 }
 
 func (c *Controllers) dispatch(e *store.Event) {

@@ -154,6 +154,14 @@ func (x *selectorIndex) set(ns, name string, sel map[string]string) {
 	x.m[ns][name] = labels.SelectorFromSet(sel)
 }
 
+// has: service ns/name exists and has a selector.
+func (x *selectorIndex) has(ns, name string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.m[ns][name]
+	return ok
+}
+
 func (x *selectorIndex) remove(ns, name string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()

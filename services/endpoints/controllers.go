@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -54,6 +53,8 @@ type Controllers struct {
 	endpoints *workqueue.Queue // keys: services (and leftover Endpoints) "ns/name"
 	cache     *sliceCache
 	selectors *selectorIndex
+	// leftoversQueued: the first relist queued every Endpoints object (watch goroutine only).
+	leftoversQueued bool
 }
 
 // New makes the controllers; Run starts them.
@@ -68,55 +69,27 @@ func New(cfg Config) *Controllers {
 // Run watches the store and keeps slices and Endpoints in step until ctx ends.
 func (c *Controllers) Run(ctx context.Context) {
 	var wg sync.WaitGroup
-	run := func(fn func()) {
-		wg.Add(1)
-		go func() { defer wg.Done(); fn() }()
-	}
-	run(func() { c.watch(ctx) })
-	run(func() { c.resyncLoop(ctx) })
-	for i := 0; i < c.workers; i++ {
-		run(func() { c.work(ctx, c.slices, "endpointslice", c.syncSlices) })
-		run(func() { c.work(ctx, c.endpoints, "endpoints", c.syncEndpoints) })
-	}
+	wg.Go(func() { c.watch(ctx) })
+	wg.Go(func() { workqueue.Every(ctx, c.resync, c.resyncServices) })
+	wg.Go(func() { c.work(ctx, c.slices, "endpointslice", c.syncSlices) })
+	wg.Go(func() { c.work(ctx, c.endpoints, "endpoints", c.syncEndpoints) })
 	wg.Wait()
 }
 
-// work syncs keys from q; a failed sync is retried with back-off (a conflict too: the next
-// read, or the event the watch is about to deliver, is fresher).
+// work syncs keys from q with the configured workers; a failed sync is retried with back-off,
+// quietly when the object moved under it (the next read, or the event the watch is about to
+// deliver, is fresher).
 func (c *Controllers) work(ctx context.Context, q *workqueue.Queue, kind string, sync func(ctx context.Context, ns, name string) error) {
-	for {
-		key, ok := q.Next(ctx)
-		if !ok {
-			return
-		}
-		ns, name, _ := strings.Cut(key, "/")
-		err := sync(ctx, ns, name)
-		switch {
-		case err == nil:
-			q.Forget(key)
-		case ctx.Err() != nil:
-		case apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) || apierrors.IsNotFound(err):
-			q.Retry(key)
-		default:
+	workqueue.RunWorkers(ctx, q, c.workers, workqueue.ByName(sync), func(key string, err error) {
+		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) && !apierrors.IsNotFound(err) {
 			c.log.Warn("sync failed; will retry", "kind", kind, "key", key, "err", err)
-			q.Retry(key)
 		}
-		q.Done(key)
-	}
+	})
 }
 
-func (c *Controllers) resyncLoop(ctx context.Context) {
-	t := time.NewTicker(c.resync)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := c.enqueueServices(); err != nil {
-				c.log.Warn("resync failed", "err", err)
-			}
-		}
+func (c *Controllers) resyncServices() {
+	if err := c.enqueueServices(); err != nil {
+		c.log.Warn("resync failed", "err", err)
 	}
 }
 

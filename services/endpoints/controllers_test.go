@@ -3,7 +3,6 @@ package endpoints
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,13 +12,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
-	"github.com/podnet/podnet/api/store"
-	"github.com/podnet/podnet/services/allocator"
+	"github.com/podnet/podnet/internal/regtest"
 )
 
 // env is a real store and registry (with the service allocator, so Services get ClusterIPs)
@@ -32,22 +29,12 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	alloc, err := allocator.New(allocator.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(registry.Config{Store: st,
-		Hooks: map[schema.GroupVersionResource]registry.Hook{resource.Services.GVR: allocator.Admission{A: alloc}}})
+	reg, _ := regtest.New(t, regtest.Options{ServiceAllocator: true})
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, ctx: ctx, reg: reg}
-	e.create(resource.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}})
 	done := make(chan struct{})
 	go func() { New(Config{Registry: reg, Resync: time.Hour}).Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done; st.Close() })
+	t.Cleanup(func() { cancel(); <-done })
 	return e
 }
 
@@ -270,4 +257,89 @@ func TestControllersRestoreDeletedSlice(t *testing.T) {
 		e.delete(resource.EndpointSlices, o.(*discoveryv1.EndpointSlice).Name)
 	}
 	e.eventually("slice restored", e.slices, want)
+}
+
+// Endpoints written before their Service (a manifest listing them first, for a service without
+// a selector) are the user's: upstream deletes Endpoints without a Service only at start
+// and when their Service goes, never because the Endpoints object itself was written.
+func TestControllersKeepEndpointsWrittenBeforeTheirService(t *testing.T) {
+	e := newEnv(t)
+	e.service(intstr.FromInt32(8080)) // an unrelated service, so the controllers are surely running
+	e.eventually("controllers running", e.slices, "IPv4 [] ")
+	e.create(resource.Endpoints, &corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "ext"},
+		Subsets: []corev1.EndpointSubset{{Addresses: []corev1.EndpointAddress{{IP: "192.0.2.1"}},
+			Ports: []corev1.EndpointPort{{Name: "http", Port: 80}}}}})
+	e.update(resource.Endpoints, "ext", "", func(obj runtime.Object) {
+		obj.(*corev1.Endpoints).Subsets[0].Addresses[0].IP = "192.0.2.2"
+	})
+	time.Sleep(300 * time.Millisecond) // give the controllers every chance to (wrongly) act
+	if _, err := e.reg.Get(resource.Endpoints, "default", "ext"); err != nil {
+		t.Fatalf("Endpoints written before their Service: %v", err)
+	}
+}
+
+// Endpoints left without a Service while podnet was down are deleted at start, as upstream's
+// check for leftovers; leader-election records (Endpoints with the leader annotation) stay.
+func TestControllersDeleteLeftoverEndpointsAtStart(t *testing.T) {
+	reg, _ := regtest.New(t, regtest.Options{ServiceAllocator: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	for _, ep := range []*corev1.Endpoints{
+		{ObjectMeta: metav1.ObjectMeta{Name: "leftover"}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "lock", Annotations: map[string]string{leaderAnnotation: "{}"}}},
+	} {
+		if _, err := reg.Create(ctx, resource.Endpoints, "default", ep, registry.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { New(Config{Registry: reg, Resync: time.Hour}).Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e := &env{t: t, ctx: ctx, reg: reg}
+	names := func() string {
+		objs, _, err := reg.List(resource.Endpoints, "default", registry.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, o := range objs {
+			out = append(out, o.(*corev1.Endpoints).Name)
+		}
+		return strings.Join(out, " ")
+	}
+	e.eventually("leftover deleted, lock kept", names, "lock")
+}
+
+// queued drains q without syncing.
+func queued(q interface {
+	Len() int
+	Next(context.Context) (string, bool)
+	Done(string)
+}) string {
+	var out []string
+	for q.Len() > 0 {
+		k, _ := q.Next(context.Background())
+		q.Done(k)
+		out = append(out, k)
+	}
+	sortStrings(out)
+	return strings.Join(out, " ")
+}
+
+// Only the first relist looks for leftover Endpoints: a watch cut off later must not delete
+// Endpoints written before their Service.
+func TestRelistQueuesLeftoversOnce(t *testing.T) {
+	reg, _ := regtest.New(t, regtest.Options{ServiceAllocator: true})
+	if _, err := reg.Create(context.Background(), resource.Endpoints, "default",
+		&corev1.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "ext"}}, registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c := New(Config{Registry: reg})
+	for i, want := range []string{"default/ext", ""} {
+		if err := c.relist(); err != nil {
+			t.Fatal(err)
+		}
+		if got := queued(c.endpoints); got != want {
+			t.Fatalf("relist %d queued %q, want %q", i+1, got, want)
+		}
+	}
 }

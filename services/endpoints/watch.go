@@ -2,7 +2,6 @@ package endpoints
 
 import (
 	"context"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -13,47 +12,26 @@ import (
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/internal/storewatch"
 )
 
 // leaderAnnotation marks the leader-election records that live as Endpoints without a
 // service; upstream never deletes those as leftovers.
 const leaderAnnotation = "control-plane.alpha.kubernetes.io/leader"
 
-// watch feeds the queues from one store watch. Each (re)start watches from the store's
-// resourceVersion, then rebuilds the caches from fresh lists and queues every service (what
-// happened before is read fresh by the syncs); a watcher cut off starts over the same way.
+// watch feeds the queues from one store watch. Each (re)start rebuilds the caches from fresh
+// lists and queues every service (what happened before is read fresh by the syncs), then
+// follows the watch.
 func (c *Controllers) watch(ctx context.Context) {
-	st := c.reg.Store()
-	for ctx.Err() == nil {
-		w, err := st.Watch(nil, "", st.ResourceVersion())
-		if err != nil {
-			c.log.Warn("watch failed; relisting", "err", err)
-			sleep(ctx, time.Second)
-			continue
-		}
-		if err := c.relist(); err != nil {
-			c.log.Warn("relist failed; retrying", "err", err)
-			w.Stop()
-			sleep(ctx, time.Second)
-			continue
-		}
-		c.forward(ctx, w)
-		w.Stop()
-	}
+	storewatch.Run(ctx, storewatch.Config{Store: c.reg.Store(), Logger: c.log,
+		Handler: storewatch.Funcs{OnResync: c.relist, OnEvent: c.dispatch}})
 }
 
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
-}
-
-// relist rebuilds the slice cache and the selector index and queues everything: every
-// service, every service that still has slices, every Endpoints object (one whose service is
-// gone is deleted, as upstream's check for leftovers at start).
+// relist rebuilds the slice cache and the selector index and queues every service and every
+// service that still has slices. The first one also queues every Endpoints object, so that
+// those whose service is gone are deleted, as upstream's check for leftovers at start; later
+// ones (after a watch was cut off) do not, since an Endpoints object written before its
+// service is the user's to keep.
 func (c *Controllers) relist() error {
 	objs, _, err := c.reg.List(resource.EndpointSlices, "", registry.ListOptions{})
 	if err != nil {
@@ -68,6 +46,18 @@ func (c *Controllers) relist() error {
 	if err := c.enqueueServices(); err != nil {
 		return err
 	}
+	if c.leftoversQueued {
+		return nil
+	}
+	if err := c.enqueueLeftoverEndpoints(); err != nil {
+		return err
+	}
+	c.leftoversQueued = true
+	return nil
+}
+
+// enqueueLeftoverEndpoints queues every Endpoints object but leader-election records.
+func (c *Controllers) enqueueLeftoverEndpoints() error {
 	eps, _, err := c.reg.List(resource.Endpoints, "", registry.ListOptions{})
 	if err != nil {
 		return wrap(err, "list endpoints")
@@ -100,23 +90,6 @@ func (c *Controllers) enqueueServices() error {
 	return nil
 }
 
-func (c *Controllers) forward(ctx context.Context, w *store.Watcher) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-w.Events():
-			if !ok {
-				if err := w.Err(); err != nil {
-					c.log.Info("watch ended; relisting", "err", err)
-				}
-				return
-			}
-			c.dispatch(e)
-		}
-	}
-}
-
 func (c *Controllers) dispatch(e *store.Event) {
 	switch e.Resource {
 	case resource.Services:
@@ -126,6 +99,15 @@ func (c *Controllers) dispatch(e *store.Event) {
 	case resource.EndpointSlices:
 		c.onSlice(e)
 	case resource.Endpoints:
+		c.onEndpoints(e)
+	}
+}
+
+// onEndpoints queues the service of an Endpoints object that was deleted (to write it again)
+// or changed while a service with a selector owns it (to undo the edit). Others are left
+// alone: upstream lets users write Endpoints before their Service.
+func (c *Controllers) onEndpoints(e *store.Event) {
+	if e.Type == watch.Deleted || c.selectors.has(e.Namespace, e.Name) {
 		c.endpoints.Add(key(e.Namespace, e.Name))
 	}
 }

@@ -125,8 +125,13 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() { c.watch(ctx) })
-	wg.Go(func() { c.resyncLoop(ctx) })
-	c.work(ctx)
+	wg.Go(func() { workqueue.Every(ctx, c.resync, c.enqueueAll) })
+	// One worker: the allocation is the worker's alone, which spares it a lock.
+	workqueue.RunWorkers(ctx, c.q, 1, c.sync, func(key string, err error) {
+		if !apierrors.IsConflict(err) {
+			c.log.Warn("load balancer: sync failed; will retry", "service", key, "err", err)
+		}
+	})
 	wg.Wait()
 }
 
@@ -170,28 +175,6 @@ func olderFirst(a, b *corev1.Service) int {
 }
 
 func keyOf(svc *corev1.Service) string { return svc.Namespace + "/" + svc.Name }
-
-func (c *Controller) work(ctx context.Context) {
-	for {
-		key, ok := c.q.Next(ctx)
-		if !ok {
-			return
-		}
-		err := c.sync(ctx, key)
-		c.q.Done(key)
-		switch {
-		case err == nil:
-			c.q.Forget(key)
-		case ctx.Err() != nil:
-			return
-		default:
-			if !apierrors.IsConflict(err) {
-				c.log.Warn("load balancer: sync failed; will retry", "service", key, "err", err)
-			}
-			c.q.Retry(key)
-		}
-	}
-}
 
 // sync brings one Service's allocation, status and announcement in line with its spec.
 func (c *Controller) sync(ctx context.Context, key string) error {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -16,13 +15,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
-	svcalloc "github.com/podnet/podnet/services/allocator"
+	"github.com/podnet/podnet/internal/regtest"
 )
 
 // fakeAnnouncer remembers what the node was told to answer for.
@@ -70,21 +68,8 @@ type env struct {
 
 func newEnv(t *testing.T, pools []Range) *env {
 	t.Helper()
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	a, err := svcalloc.New(svcalloc.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := registry.New(registry.Config{Store: st,
-		Hooks: map[schema.GroupVersionResource]registry.Hook{resource.Services.GVR: svcalloc.Admission{A: a}}})
+	reg, st := regtest.New(t, regtest.Options{ServiceAllocator: true})
 	e := &env{t: t, ctx: context.Background(), store: st, reg: reg, events: map[string]bool{}}
-	if _, err := reg.Create(e.ctx, resource.Namespaces, "", &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, registry.WriteOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	e.restart(pools)
 	return e
 }

@@ -146,7 +146,6 @@ func (m *portModel) chains(st *svcState) {
 
 const setMasqMark = "meta mark set meta mark | " + masqMark
 
-
 // cascade picks one endpoint at random with plain rules: rule i matches with probability
 // 1/(n-i) of what reaches it, which is uniform overall, and needs no set or map. Affinity
 // hits come first; every DNAT refreshes the client's entry in its endpoint's set.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/podnet/podnet/api/resource"
 	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/internal/storewatch"
+	"github.com/podnet/podnet/internal/workqueue"
 )
 
 // failureBackoff spaces out retries of a failing full sync.
@@ -20,17 +23,20 @@ const failureBackoff = time.Second
 
 // Run lists and watches Services and EndpointSlices and keeps the table in step until ctx
 // ends: a full sync first, then partial syncs of what changed, coalesced so that bursts cost
-// one transaction while the first change after a quiet spell is programmed at once.
+// one transaction while the first change after a quiet spell is programmed at once. The first
+// list must succeed before anything is programmed (a full sync of an empty cache would wipe
+// the rules a previous run left serving), so its failure is returned.
 func (p *Proxy) Run(ctx context.Context) error {
 	if p.cfg.Registry == nil {
 		return errors.New("proxy: Run needs a Registry")
 	}
-	w, err := p.listAndWatch()
-	if err != nil {
-		return err
+	loop := storewatch.New(storewatch.Config{Store: p.cfg.Registry.Store(), Logger: p.cfg.Logger,
+		Backoff: failureBackoff, Handler: storewatch.Funcs{OnResync: p.relist, OnEvent: p.apply}})
+	if err := loop.Start(); err != nil {
+		return fmt.Errorf("proxy: %w", err)
 	}
 	p.requestFullSync()
-	go p.watchLoop(ctx, w)
+	go loop.Run(ctx)
 	go p.checkLoop(ctx)
 	p.syncLoop(ctx)
 	return nil
@@ -51,25 +57,24 @@ func (p *Proxy) syncLoop(ctx context.Context) {
 		if err := p.SyncNow(ctx); err != nil && ctx.Err() == nil {
 			p.cfg.Logger.Warn("proxy sync failed; full sync next", "err", err)
 			sleep(ctx, failureBackoff)
+			// The full sync is due whether or not another change comes to wake the loop
+			// (and the table check stands back while one is pending).
+			p.wakeLocked()
 		}
 	}
 }
 
-// checkLoop notices a table that vanished or was emptied (`nft flush ruleset`) by looking
-// at one base chain, never the whole table, and orders a full sync.
+// checkLoop checks the table every CheckInterval until ctx ends.
 func (p *Proxy) checkLoop(ctx context.Context) {
-	t := time.NewTicker(p.cfg.CheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if p.tableMissing(ctx) {
-			p.cfg.Logger.Info("proxy table missing or flushed; full sync")
-			p.requestFullSync()
-		}
+	workqueue.Every(ctx, p.cfg.CheckInterval, func() { p.checkTable(ctx) })
+}
+
+// checkTable notices a table that vanished or was emptied (`nft flush ruleset`) by looking
+// at one base chain, never the whole table, and orders a full sync.
+func (p *Proxy) checkTable(ctx context.Context) {
+	if p.tableMissing(ctx) {
+		p.cfg.Logger.Info("proxy table missing or flushed; full sync")
+		p.requestFullSync()
 	}
 }
 
@@ -90,27 +95,20 @@ func (p *Proxy) tableMissing(ctx context.Context) bool {
 	return len(rules) == 0
 }
 
-// listAndWatch replaces the object cache from the store and opens a watch from the
-// resourceVersion taken before the lists (events in between are applied twice, harmlessly).
-func (p *Proxy) listAndWatch() (*store.Watcher, error) {
+// relist replaces the object cache from the store; the watch storewatch opened before it
+// delivers what changes after (events in between are applied twice, harmlessly).
+func (p *Proxy) relist() error {
 	st := p.cfg.Registry.Store()
-	rv := st.ResourceVersion()
-	w, err := st.Watch(nil, "", rv)
-	if err != nil {
-		return nil, err
-	}
 	svcs, _, err := st.List(resource.Services, "", nil)
 	if err != nil {
-		w.Stop()
-		return nil, err
+		return fmt.Errorf("listing services: %w", err)
 	}
 	sls, _, err := st.List(resource.EndpointSlices, "", nil)
 	if err != nil {
-		w.Stop()
-		return nil, err
+		return fmt.Errorf("listing endpointslices: %w", err)
 	}
 	p.replaceAll(svcs, sls)
-	return w, nil
+	return nil
 }
 
 func (p *Proxy) replaceAll(svcs, sls []runtime.Object) {
@@ -128,40 +126,6 @@ func (p *Proxy) replaceAll(svcs, sls []runtime.Object) {
 	}
 	for _, o := range sls {
 		p.SetSlice(o.(*discoveryv1.EndpointSlice))
-	}
-}
-
-// watchLoop applies events; when the watch ends (too slow, history gone) it lists again.
-func (p *Proxy) watchLoop(ctx context.Context, w *store.Watcher) {
-	for ctx.Err() == nil {
-		p.forward(ctx, w)
-		w.Stop()
-		for ctx.Err() == nil {
-			var err error
-			if w, err = p.listAndWatch(); err == nil {
-				break
-			}
-			p.cfg.Logger.Warn("proxy relist failed", "err", err)
-			sleep(ctx, failureBackoff)
-		}
-	}
-	if w != nil {
-		w.Stop()
-	}
-}
-
-func (p *Proxy) forward(ctx context.Context, w *store.Watcher) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-w.Events():
-			if !ok {
-				p.cfg.Logger.Debug("proxy watch ended; relisting", "err", w.Err())
-				return
-			}
-			p.apply(e)
-		}
 	}
 }
 

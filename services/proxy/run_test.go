@@ -2,8 +2,9 @@ package proxy
 
 import (
 	"context"
-	"path/filepath"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,18 +15,13 @@ import (
 
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/api/resource"
-	"github.com/podnet/podnet/api/store"
+	"github.com/podnet/podnet/internal/regtest"
 )
 
 // TestRunFollowsTheStore: Run programs objects written through a real registry, and removes
 // them when they are deleted.
 func TestRunFollowsTheStore(t *testing.T) {
-	st, err := store.Open(filepath.Join(t.TempDir(), "db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	reg := registry.New(registry.Config{Store: st})
+	reg, _ := regtest.New(t, regtest.Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	create := func(info *resource.Info, obj runtime.Object) {
@@ -34,7 +30,6 @@ func TestRunFollowsTheStore(t *testing.T) {
 			t.Fatalf("create %s: %v", info.Kind, err)
 		}
 	}
-	create(resource.Namespaces, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "default"}})
 	fake := knftables.NewFake(knftables.IPv4Family, "podnet")
 	p, _, _ := newTestProxy(t, func(c *Config) { c.Registry, c.NFT = reg, fake })
 	go p.Run(ctx)
@@ -57,4 +52,48 @@ func waitFor(t *testing.T, fake *knftables.Fake, text string, present bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%q present=%v never happened:\n%s", text, present, fake.Dump())
+}
+
+// failingNFT fails its first n transactions, then runs them on the fake.
+type failingNFT struct {
+	*knftables.Fake
+	mu sync.Mutex
+	n  int
+}
+
+func (f *failingNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
+	f.mu.Lock()
+	fail := f.n > 0
+	f.n--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("nft says no")
+	}
+	return f.Fake.Run(ctx, tx)
+}
+
+// TestRunRetriesAFailedSync: a failed transaction is retried (as a full sync) after the
+// back-off even when no further change arrives to wake the sync loop.
+func TestRunRetriesAFailedSync(t *testing.T) {
+	reg, _ := regtest.New(t, regtest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for _, o := range []struct {
+		info *resource.Info
+		obj  runtime.Object
+	}{
+		{resource.Services, service("web", "10.96.0.20", []corev1.ServicePort{tcp("http", 80, 8080)})},
+		{resource.EndpointSlices, slice("web", "web-1", web, ep("10.244.0.5"))},
+	} {
+		if _, err := reg.Create(ctx, o.info, "default", o.obj, registry.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fake := &failingNFT{Fake: knftables.NewFake(knftables.IPv4Family, "podnet"), n: 1}
+	p, _, _ := newTestProxy(t, func(c *Config) { c.Registry, c.NFT = reg, fake })
+	go p.Run(ctx)
+	waitFor(t, fake.Fake, "dnat to 10.244.0.5:8080", true)
+	if s := p.Stats(); s.Failures != 1 || s.FullSyncs != 1 {
+		t.Fatalf("stats %+v, want one failure and then one full sync", s)
+	}
 }
