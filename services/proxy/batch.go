@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 
+	gnft "github.com/google/nftables"
+	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
 
@@ -18,6 +20,8 @@ import (
 type batchingNFT struct {
 	knftables.Interface
 	nftPath string
+	family  gnft.TableFamily
+	table   string
 }
 
 func newRealNFT(family knftables.Family, table string) (knftables.Interface, error) {
@@ -29,7 +33,11 @@ func newRealNFT(family knftables.Family, table string) (knftables.Interface, err
 	if err != nil {
 		return nil, err
 	}
-	return &batchingNFT{Interface: inner, nftPath: path}, nil
+	fam := gnft.TableFamilyIPv4
+	if family == knftables.IPv6Family {
+		fam = gnft.TableFamilyIPv6
+	}
+	return &batchingNFT{Interface: inner, nftPath: path, family: fam, table: table}, nil
 }
 
 // txErrorMarker is how knftables' Transaction.String reports an object it refused to add (its
@@ -93,4 +101,23 @@ func splitElementCommand(line string) (head, elem string, ok bool) {
 		return "", "", false
 	}
 	return h, rest[:len(rest)-2], true
+}
+
+// CountRules counts the rules of one chain of the table over netlink. The table check runs it
+// every second: `nft list chain` costs 0.1 s of CPU at 10,000 services (nft loads the whole
+// table into its cache first), the kernel's dump of one chain microseconds. A missing table or
+// chain counts zero rules: either way the table needs a full sync.
+func (b *batchingNFT) CountRules(ctx context.Context, chain string) (int, error) {
+	conn, err := gnft.New()
+	if err != nil {
+		return 0, fmt.Errorf("netlink: %w", err)
+	}
+	rules, err := conn.GetRules(&gnft.Table{Name: b.table, Family: b.family}, &gnft.Chain{Name: chain})
+	if errors.Is(err, unix.ENOENT) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("list chain %s over netlink: %w", chain, err)
+	}
+	return len(rules), nil
 }

@@ -26,15 +26,23 @@ type Conntrack interface {
 }
 
 // staleFlows says which UDP entries the change from old to new leaves pointing at the
-// wrong place: entries whose endpoint is gone, and entries to a service port that had no
+// wrong place: entries through the service whose endpoint is gone, and entries to a service port that had no
 // endpoint (they would keep the packets away from the new endpoints until they expire).
 func staleFlows(old, new *svcState) []Flow {
 	var out []Flow
 	for id, o := range udpOf(old) {
 		n := udpOf(new)[id]
 		for _, e := range o.endpoints {
-			if !slices.Contains(n.endpoints, e) {
-				out = append(out, Flow{ReplySrc: e})
+			if slices.Contains(n.endpoints, e) {
+				continue
+			}
+			// Only flows that came through this service: a pod talking to the endpoint
+			// directly keeps its entry, as with kube-proxy.
+			for _, fe := range o.frontends {
+				out = append(out, Flow{OrigDst: fe, ReplySrc: e})
+			}
+			if o.nodePort != 0 {
+				out = append(out, Flow{OrigDstPort: o.nodePort, ReplySrc: e})
 			}
 		}
 	}

@@ -89,10 +89,9 @@ func toEndpoint(f fam, e *discoveryv1.Endpoint, port uint16, node string) (endpo
 	}
 	c := e.Conditions
 	ready := c.Ready == nil || *c.Ready
-	serving := ready
-	if c.Serving != nil {
-		serving = *c.Serving
-	}
+	// Unset means true for both, as kube-proxy reads them: a terminating endpoint whose writer
+	// left serving out still takes traffic when nothing is ready.
+	serving := c.Serving == nil || *c.Serving
 	return endpoint{
 		addr:        netip.AddrPortFrom(a, port),
 		local:       node != "" && e.NodeName != nil && *e.NodeName == node,

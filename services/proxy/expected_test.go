@@ -88,6 +88,23 @@ add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10
 add element ip podnet cluster-ips { 10.96.0.20 }
 add element ip podnet hairpin { 10.244.0.5 . 10.244.0.5 }
 add element ip podnet service-ips { 10.96.0.20 . tcp . 80 : goto svc-K4IXKQO6-default/web/tcp/http }`,
+	"terminating-fallback-serving-unset": `add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
+add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.5:8080
+add element ip podnet cluster-ips { 10.96.0.20 }
+add element ip podnet hairpin { 10.244.0.5 . 10.244.0.5 }
+add element ip podnet service-ips { 10.96.0.20 . tcp . 80 : goto svc-K4IXKQO6-default/web/tcp/http }`,
+	"source-ranges-other-family": `add chain ip podnet ext-ASLOK7LI-default/web/tcp/http
+add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
+add rule ip podnet ext-ASLOK7LI-default/web/tcp/http meta mark set meta mark | 0x4000
+add rule ip podnet ext-ASLOK7LI-default/web/tcp/http goto svc-K4IXKQO6-default/web/tcp/http
+add rule ip podnet svc-K4IXKQO6-default/web/tcp/http numgen random mod 2 0 meta l4proto tcp dnat to 10.244.0.5:8080
+add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.6:8080
+add element ip podnet cluster-ips { 10.96.0.20 }
+add element ip podnet hairpin { 10.244.0.5 . 10.244.0.5 }
+add element ip podnet hairpin { 10.244.0.6 . 10.244.0.6 }
+add element ip podnet service-ips { 10.96.0.20 . tcp . 80 : goto svc-K4IXKQO6-default/web/tcp/http }
+add element ip podnet service-ips { 192.168.1.200 . tcp . 80 : goto ext-ASLOK7LI-default/web/tcp/http }
+add element ip podnet service-nodeports { tcp . 32000 : goto ext-ASLOK7LI-default/web/tcp/http }`,
 	"udp": `add chain ip podnet svc-HOY2ZU32-default/dns/udp/dns
 add rule ip podnet svc-HOY2ZU32-default/dns/udp/dns meta l4proto udp dnat to 10.244.0.7:53
 add element ip podnet cluster-ips { 10.96.0.10 }

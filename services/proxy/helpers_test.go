@@ -109,7 +109,8 @@ func udp(name string, port, target int32) corev1.ServicePort {
 }
 
 // ep is a slice endpoint: "ip" ready on testNode, or with flags in cond: "ip,notready",
-// "ip,terminating" (serving, not ready), "ip,other" (another node).
+// "ip,terminating" (serving, not ready), "ip,other" (another node), "ip,unsetserving" (no
+// serving condition written).
 func ep(spec string) discoveryv1.Endpoint {
 	parts := strings.Split(spec, ",")
 	ready, serving, term, node := true, true, false, testNode
@@ -123,8 +124,12 @@ func ep(spec string) discoveryv1.Endpoint {
 			node = "node2"
 		}
 	}
-	return discoveryv1.Endpoint{Addresses: []string{parts[0]}, NodeName: &node,
+	e := discoveryv1.Endpoint{Addresses: []string{parts[0]}, NodeName: &node,
 		Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &term}}
+	if slices.Contains(parts[1:], "unsetserving") {
+		e.Conditions.Serving = nil
+	}
+	return e
 }
 
 func slice(svc, name string, ports []discoveryv1.EndpointPort, eps ...discoveryv1.Endpoint) *discoveryv1.EndpointSlice {

@@ -89,8 +89,10 @@ func newPortModel(f facts, svc *corev1.Service, sp *corev1.ServicePort, eps []en
 	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 		m.lbIPs = familyIPs(f.fam, ingressIPs(svc))
 		m.externalIPs = append(m.externalIPs, m.lbIPs...)
-		m.hasRanges = len(svc.Spec.LoadBalancerSourceRanges) > 0
+		// Ranges of the other family restrict nothing here, as in kube-proxy, whose service
+		// tracker keeps only the proxy's own family.
 		m.ranges = familyPrefixes(f.fam, svc.Spec.LoadBalancerSourceRanges)
+		m.hasRanges = len(m.ranges) > 0
 	}
 	if svc.Spec.Type == corev1.ServiceTypeNodePort || svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
 		m.nodePort = uint16(sp.NodePort)

@@ -52,6 +52,15 @@ func modelCases() []struct {
 		}), []*discoveryv1.EndpointSlice{two}},
 		{"terminating-fallback", service("web", "10.96.0.20", http), []*discoveryv1.EndpointSlice{
 			slice("web", "web-1", web, ep("10.244.0.5,terminating"), ep("10.244.0.6,notready"))}},
+		// A writer that left serving out: kube-proxy reads it as true.
+		{"terminating-fallback-serving-unset", service("web", "10.96.0.20", http), []*discoveryv1.EndpointSlice{
+			slice("web", "web-1", web, ep("10.244.0.5,terminating,unsetserving"), ep("10.244.0.6,notready"))}},
+		{"source-ranges-other-family", service("web", "10.96.0.20", []corev1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80, NodePort: 32000}},
+			func(s *corev1.Service) {
+				s.Spec.Type = corev1.ServiceTypeLoadBalancer
+				s.Spec.LoadBalancerSourceRanges = []string{"2001:db8::/32"}
+				s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "192.168.1.200"}}
+			}), []*discoveryv1.EndpointSlice{two}},
 		{"udp", service("dns", "10.96.0.10", []corev1.ServicePort{udp("dns", 53, 53)}), []*discoveryv1.EndpointSlice{
 			slice("dns", "dns-1", []discoveryv1.EndpointPort{sport("dns", corev1.ProtocolUDP, 53)}, ep("10.244.0.7"))}},
 		{"external-name", &corev1.Service{}, nil},

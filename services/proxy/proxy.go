@@ -20,7 +20,9 @@ type Proxy struct {
 	facts facts
 	sk    *skeleton
 
-	mu       sync.Mutex
+	syncMu sync.Mutex // one sync (or Cleanup) at a time
+
+	mu       sync.Mutex // the fields below
 	services map[string]*corev1.Service
 	slices   map[string]map[string]*discoveryv1.EndpointSlice // service key → slice key → slice
 	sliceSvc map[string]string                                // slice key → service key
@@ -163,35 +165,46 @@ func (p *Proxy) modelLocked(k string) *svcState {
 // SyncNow programs what changed since the last sync, or everything when a full sync is due
 // (the first one, and after a failure).
 func (p *Proxy) SyncNow(ctx context.Context) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.needFull {
-		return p.fullSyncLocked(ctx)
+	full := p.needFull
+	p.mu.Unlock()
+	if full {
+		return p.fullSync(ctx)
 	}
-	return p.partialSyncLocked(ctx)
+	return p.partialSync(ctx)
 }
 
 // FullSync replaces the whole table from the cached objects.
 func (p *Proxy) FullSync(ctx context.Context) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.fullSyncLocked(ctx)
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	return p.fullSync(ctx)
 }
 
-func (p *Proxy) fullSyncLocked(ctx context.Context) error {
+// fullSync and partialSync hold p.mu only to read the cached objects and to commit: while nft
+// runs (0.8 s for a full sync of 10,000 services) the watch keeps feeding changes, which wait
+// in dirty for the next sync. syncMu keeps syncs one at a time, so p.state changes only here.
+func (p *Proxy) fullSync(ctx context.Context) error {
 	start := time.Now()
-	fresh := newCommitted()
+	p.mu.Lock()
 	var changes []change
 	for _, k := range sortedNames(p.services) {
 		changes = append(changes, change{key: k, new: p.modelLocked(k)})
 	}
+	p.dirty = map[string]bool{}
+	p.mu.Unlock()
+	fresh := newCommitted()
 	pl := fresh.planChanges(changes)
 	tx := p.nft.NewTransaction()
 	renderFull(tx, p.sk, pl)
-	p.dirty = map[string]bool{}
-	if err := p.nft.Run(ctx, tx); err != nil {
+	err := p.nft.Run(ctx, tx)
+	p.mu.Lock()
+	if err != nil {
 		p.stats.Failures++
 		p.needFull = true
+		p.mu.Unlock()
 		return fmt.Errorf("full sync of %d services: %w", len(changes), err)
 	}
 	old := p.state
@@ -201,16 +214,15 @@ func (p *Proxy) fullSyncLocked(ctx context.Context) error {
 	p.stats.FullSyncs++
 	p.stats.LastSync = time.Since(start)
 	p.stats.LastFullSync = p.stats.LastSync
-	p.cfg.Logger.Debug("proxy full sync", "services", len(changes), "ops", tx.NumOperations(), "took", p.stats.LastSync)
+	p.mu.Unlock()
+	p.cfg.Logger.Debug("proxy full sync", "services", len(changes), "ops", tx.NumOperations(), "took", time.Since(start))
 	p.cleanConntrack(old.services, fresh.services)
 	return nil
 }
 
-func (p *Proxy) partialSyncLocked(ctx context.Context) error {
-	if len(p.dirty) == 0 {
-		return nil
-	}
+func (p *Proxy) partialSync(ctx context.Context) error {
 	start := time.Now()
+	p.mu.Lock()
 	var changes []change
 	for _, k := range sortedNames(p.dirty) {
 		old, nw := p.state.services[k], p.modelLocked(k)
@@ -219,21 +231,29 @@ func (p *Proxy) partialSyncLocked(ctx context.Context) error {
 		}
 	}
 	p.dirty = map[string]bool{}
+	p.mu.Unlock()
+	if len(changes) == 0 {
+		return nil
+	}
 	pl := p.state.planChanges(changes)
 	tx := p.nft.NewTransaction()
 	renderPartial(tx, p.state, pl)
 	if tx.NumOperations() > 0 {
 		if err := p.nft.Run(ctx, tx); err != nil {
+			p.mu.Lock()
 			p.stats.Failures++
 			p.needFull = true
 			p.wakeLocked()
+			p.mu.Unlock()
 			return fmt.Errorf("partial sync of %d services: %w", len(changes), err)
 		}
 	}
+	p.mu.Lock()
 	p.state.apply(pl)
 	p.stats.Syncs++
 	p.stats.LastSync = time.Since(start)
-	p.cfg.Logger.Debug("proxy partial sync", "services", len(changes), "ops", tx.NumOperations(), "took", p.stats.LastSync)
+	p.mu.Unlock()
+	p.cfg.Logger.Debug("proxy partial sync", "services", len(changes), "ops", tx.NumOperations(), "took", time.Since(start))
 	for _, ch := range changes {
 		p.cleanConntrack(map[string]*svcState{ch.key: ch.old}, map[string]*svcState{ch.key: ch.new})
 	}
@@ -275,6 +295,8 @@ func (p *Proxy) cleanConntrack(old, new map[string]*svcState) {
 
 // Cleanup deletes the proxy's table (uninstall, tests).
 func (p *Proxy) Cleanup(ctx context.Context) error {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
 	tx := p.nft.NewTransaction()
 	tx.Add(&knftables.Table{})
 	tx.Delete(&knftables.Table{})

@@ -51,6 +51,10 @@ func (n *nsNFT) List(ctx context.Context, t string) (out []string, err error) {
 	err = n.do(func() error { out, err = n.inner.List(ctx, t); return err })
 	return out, err
 }
+func (n *nsNFT) CountRules(ctx context.Context, c string) (out int, err error) {
+	err = n.do(func() error { out, err = n.inner.(ruleCounter).CountRules(ctx, c); return err })
+	return out, err
+}
 func (n *nsNFT) ListRules(ctx context.Context, c string) (out []*knftables.Rule, err error) {
 	err = n.do(func() error { out, err = n.inner.ListRules(ctx, c); return err })
 	return out, err
@@ -128,6 +132,28 @@ func TestRootRepairsFlushedRuleset(t *testing.T) {
 	p.cfg.CheckInterval = 200 * time.Millisecond
 	twoServices(p)
 	mustSync(t, p)
+	// The check's netlink count sees the canary rule, and nothing once the ruleset is gone.
+	count := func() int {
+		c, err := p.nft.(ruleCounter).CountRules(context.Background(), canaryChain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := count(); c != 1 {
+		t.Fatalf("%s holds %d rules, want 1", canaryChain, c)
+	}
+	nftIn(t, n, "flush", "chain", "ip", "podnet", canaryChain)
+	if c := count(); c != 0 {
+		t.Fatalf("flushed %s holds %d rules", canaryChain, c)
+	}
+	nftIn(t, n, "delete", "table", "ip", "podnet")
+	if c := count(); c != 0 {
+		t.Fatalf("deleted table: %d rules", c)
+	}
+	if err := p.FullSync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go p.syncLoop(ctx)

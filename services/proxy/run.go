@@ -78,12 +78,26 @@ func (p *Proxy) checkTable(ctx context.Context) {
 	}
 }
 
+// ruleCounter is the cheap way to look at one chain, where the nftables in use has one (the
+// real one: netlink); others (knftables.Fake) are asked with ListRules.
+type ruleCounter interface {
+	CountRules(ctx context.Context, chain string) (int, error)
+}
+
 func (p *Proxy) tableMissing(ctx context.Context) bool {
 	p.mu.Lock()
 	pending := p.needFull
 	p.mu.Unlock()
 	if pending {
 		return false
+	}
+	if rc, ok := p.nft.(ruleCounter); ok {
+		n, err := rc.CountRules(ctx, canaryChain)
+		if err != nil {
+			p.cfg.Logger.Warn("proxy table check failed", "err", err)
+			return false
+		}
+		return n == 0
 	}
 	rules, err := p.nft.ListRules(ctx, canaryChain)
 	if err != nil {

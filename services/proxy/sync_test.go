@@ -144,7 +144,7 @@ func TestConntrackCleanup(t *testing.T) {
 		want   string
 	}{
 		{"endpoint replaced", []discoveryv1.Endpoint{ep("10.244.0.7")}, []discoveryv1.Endpoint{ep("10.244.0.8")},
-			"dst=invalid AddrPort dport=0 reply=10.244.0.7:53"},
+			"dst=10.96.0.10:53 dport=0 reply=10.244.0.7:53"},
 		{"first endpoint", nil, []discoveryv1.Endpoint{ep("10.244.0.8")},
 			"dst=10.96.0.10:53 dport=0 reply=invalid AddrPort"},
 		{"endpoint added beside another", []discoveryv1.Endpoint{ep("10.244.0.7")}, []discoveryv1.Endpoint{ep("10.244.0.7"), ep("10.244.0.8")}, ""},
