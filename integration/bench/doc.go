@@ -17,4 +17,17 @@
 // tmpfs in the bench's private mount namespace); shim and conmon RSS; the daemon's RSS with 100
 // pods; and the most pods the machine holds up to -pod-cap. Everything is deleted and checked
 // gone (pods, shims, bundles, mounts, conmon processes, cgroups) before the bench ends.
+//
+// Services (skipped with -services=false): a third podnet, its node address on a veth pair
+// inside the bench's namespace (so that NodePorts answer on a non-loopback address), one nginx
+// pod behind the Services. (a) create call to first TCP connection to a new Service's ClusterIP
+// with 0, -svc-max/10 and -svc-max selectorless Services (each with a user-written 2-endpoint
+// EndpointSlice) present; (b) a full sync of -svc-max Services × 2 endpoints by services/proxy
+// in process, on a table of its own; (c) requests per second and p99, a new connection per
+// request, to the pod IP, the ClusterIP and the NodePort; (d) connect latency to the ClusterIP
+// with 10 and -svc-max Services present, the pod IP beside it. The peer for (a) and (b) is
+// kube-proxy's nftables ruleset layout (chains per service and endpoint, the service-ips map)
+// loaded with the same nft on a table of its own: nft's cost on kube-proxy's shape, not
+// kube-proxy's Go code, which cannot run here. Services, pod, podnet and all three tables are
+// removed and checked gone at the end.
 package main

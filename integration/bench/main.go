@@ -21,8 +21,12 @@ type options struct {
 	workers   int
 	dur       time.Duration
 	cniCycles int
+	api       bool
+	cni       bool
 	pods      bool
 	pod       podOptions
+	services  bool
+	svc       svcOptions
 }
 
 func main() {
@@ -34,16 +38,23 @@ func main() {
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients for the throughput figure")
 	flag.DurationVar(&o.dur, "duration", 5*time.Second, "how long each throughput figure runs")
 	flag.IntVar(&o.cniCycles, "cni-cycles", 200, "CNI ADD/DEL cycles per plugin chain")
+	flag.BoolVar(&o.api, "api", true, "measure the API and memory (podnet against etcd); -api=false skips the section")
+	flag.BoolVar(&o.cni, "cni", true, "measure CNI ADD/DEL (netplug against the reference plugins); -cni=false skips the section")
 	flag.BoolVar(&o.pods, "pods", true, "measure pods (podnet against podman); -pods=false skips the section")
+	flag.BoolVar(&o.services, "services", true, "measure services (proxy programming, full sync, traffic); -services=false skips the section")
+	flag.IntVar(&o.svc.max, "svc-max", 10000, "services present at the largest level (levels: 0, a tenth, all) and in the full sync")
+	flag.IntVar(&o.svc.samples, "svc-samples", 20, "services created per level for the programming figure")
+	flag.IntVar(&o.svc.connects, "svc-connects", 2000, "sequential connects per first-packet figure")
 	flag.StringVar(&o.pod.images, "images", "build/images", "directory holding busybox.tar (make images)")
 	flag.IntVar(&o.pod.cap, "pod-cap", 300, "the most-pods figure stops at this many pods")
 	flag.DurationVar(&o.pod.timeout, "pod-timeout", time.Minute, "how long a pod (or a batch of them) may take to become Ready")
 	o.pod.seq, o.pod.burst, o.pod.batch = 50, 50, 25
 	flag.Parse()
-	if o.samples < 1 || o.workers < 1 || o.objects < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -samples, -workers and -objects must be at least 1")
+	if o.samples < 1 || o.workers < 1 || o.objects < 1 || o.svc.max < 100 || o.svc.samples < 1 || o.svc.connects < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -samples, -workers, -objects, -svc-samples and -svc-connects must be at least 1, -svc-max at least 100")
 		os.Exit(2)
 	}
+	o.svc.images, o.svc.workers, o.svc.dur, o.svc.timeout, o.svc.runs = o.pod.images, o.workers, o.dur, o.pod.timeout, 3
 	var err error
 	if os.Getenv(innerEnv) == "" {
 		err = outer()
@@ -79,16 +90,34 @@ func inner(o options) error {
 	if err := run("ip", "link", "set", "lo", "up"); err != nil {
 		return err
 	}
+	if o.api {
+		if err := apiSection(ctx, o, tmp); err != nil {
+			return err
+		}
+	}
+	if o.cni {
+		if err := cniSection(ctx, o, tmp); err != nil {
+			return err
+		}
+	}
+	if o.pods {
+		if err := podSection(ctx, o, tmp); err != nil {
+			return err
+		}
+	}
+	if o.services {
+		return serviceSection(ctx, o, tmp)
+	}
+	return nil
+}
+
+// apiSection is the API and memory table, podnet against etcd.
+func apiSection(ctx context.Context, o options, tmp string) error {
 	p, err := startPodnet(ctx, o.podnet, filepath.Join(tmp, "podnet"))
 	if err != nil {
 		return err
 	}
-	stopped := false
-	defer func() {
-		if !stopped {
-			p.stop()
-		}
-	}()
+	defer p.stop()
 	var peer target
 	if _, err := os.Stat(o.etcd); err == nil {
 		e, err := startEtcd(ctx, o.etcd, filepath.Join(tmp, "etcd"))
@@ -152,7 +181,11 @@ func inner(o options) error {
 		rows = append(rows, r)
 	}
 	printTable(o, peer, rows)
+	return nil
+}
 
+// cniSection is netplug against the reference plugins.
+func cniSection(ctx context.Context, o options, tmp string) error {
 	dirs, err := pluginDirs(o.podnet)
 	if err != nil {
 		return err
@@ -163,13 +196,12 @@ func inner(o options) error {
 	}
 	fmt.Printf("\nCNI: one attachment added and deleted %d times; peer: Debian's reference bridge + host-local plugins\n\n", o.cniCycles)
 	printRows("netplug", "reference", cniRows(cniLat))
-	if !o.pods {
-		return nil
-	}
-	// The pod section has a podnet of its own (same port): its memory is then the pods', not
-	// the Services' the figures above left in the store.
-	p.stop()
-	stopped = true
+	return nil
+}
+
+// podSection has a podnet of its own (same port, the API section's stopped): its memory is
+// then the pods', not the Services' the API figures left in the store.
+func podSection(ctx context.Context, o options, tmp string) error {
 	ours, pm, peerErr, err := benchPods(ctx, o.podnet, filepath.Join(tmp, "pods"), o.pod)
 	if err != nil {
 		return fmt.Errorf("pods: %w", err)
@@ -282,4 +314,27 @@ func run(name string, args ...string) error {
 		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
 	}
 	return nil
+}
+
+// serviceSection has a podnet of its own too, with a node address on a veth for NodePorts.
+func serviceSection(ctx context.Context, o options, tmp string) error {
+	f, err := benchServices(ctx, o.podnet, filepath.Join(tmp, "services"), o.svc)
+	if err != nil {
+		return fmt.Errorf("services: %w", err)
+	}
+	fmt.Printf("\nServices: podnet's proxy (services/proxy, nftables) against kube-proxy's nftables layout loaded with the same nft (%s).\n", nftVersion())
+	fmt.Printf("(a) create call to first TCP connect to the ClusterIP (connects of %s, no sleep but %s after a refusal), %d services per level; peer: `nft -f` of one service's chains and element.\n", probeTimeout, refusedPause, o.svc.samples)
+	fmt.Printf("(b) podnet: FullSync in process (model, render, nft), table ip podnet-bench; peer: `nft -f` of kube-proxy's full-sync transaction, table ip %s.\n", kpTable)
+	fmt.Printf("(c) HTTP/1.1 GET / to nginx, a new connection per request, %d clients for %s, with %s services present; %d rounds in rotated order, each target's best run.\n", o.workers, o.dur, count(o.svc.max), httpRounds)
+	fmt.Printf("(d) %d sequential connects (SYN to established), closed at once.\n\n", o.svc.connects)
+	printRows("podnet", "kube-proxy layout, same nft", svcRows(o.svc, f))
+	return nil
+}
+
+func nftVersion() string {
+	out, err := exec.Command("nft", "--version").Output()
+	if err != nil {
+		return "nft"
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// The services section's node: a veth pair inside the bench's own namespace gives podnet a
+// real (non-loopback) node address for NodePorts, and a route for the service CIDR (the
+// kernel must find a route to a ClusterIP before the nat output hook rewrites it).
+const (
+	svcLink    = "pnsvc0"
+	svcPeer    = "pnsvc1"
+	svcNodeIP  = "10.250.0.1"
+	svcGateway = "10.250.0.2"
+	webName    = "svcbench-web"
+	webApp     = "svcbench-web"
+)
+
+func setupNodeLink() (cleanup func() error, err error) {
+	steps := [][]string{
+		{"link", "add", svcLink, "type", "veth", "peer", "name", svcPeer},
+		{"addr", "add", svcNodeIP + "/24", "dev", svcLink},
+		{"link", "set", svcLink, "up"},
+		{"link", "set", svcPeer, "up"},
+		{"route", "replace", "default", "via", svcGateway, "dev", svcLink},
+	}
+	cleanup = func() error { return run("ip", "link", "del", svcLink) }
+	for _, s := range steps {
+		if err := run("ip", s...); err != nil {
+			if s[0] != "link" || s[1] != "add" {
+				_ = cleanup()
+			}
+			return nil, err
+		}
+	}
+	return cleanup, nil
+}
+
+// svcNode is the podnet under test and a client of its API.
+type svcNode struct {
+	p  *podnet
+	cs kubernetes.Interface
+}
+
+// startSvcNode imports the images and starts podnet with the node address on the veth.
+func startSvcNode(ctx context.Context, bin, dir, images string) (*svcNode, error) {
+	data := filepath.Join(dir, "data")
+	for _, img := range []string{"busybox.tar", "nginx.tar"} {
+		path := filepath.Join(images, img)
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("%w (make images builds it)", err)
+		}
+		if err := run(bin, "image", "import", "--data-dir", data, path); err != nil {
+			return nil, err
+		}
+	}
+	// The later --node-ip wins over startPodnet's 127.0.0.1; --pod-cidr as the pod section's,
+	// whose bridge may still be there.
+	p, err := startPodnet(ctx, bin, dir, "--offline", "--node-ip", svcNodeIP, "--pod-cidr", "10.244.0.0/22")
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(&rest.Config{
+		Host: podnetURL, BearerToken: p.token, TLSClientConfig: rest.TLSClientConfig{CAData: p.ca},
+		QPS: 5000, Burst: 5000,
+	})
+	if err != nil {
+		p.stop()
+		return nil, err
+	}
+	return &svcNode{p: p, cs: cs}, nil
+}
+
+// startWeb runs the nginx backend and waits until it is Ready; it returns the pod IP.
+func (n *svcNode) startWeb(ctx context.Context, timeout time.Duration) (netip.Addr, error) {
+	grace := int64(1)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: webName, Labels: map[string]string{"app": webApp}},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
+			Name: "web", Image: "nginx:latest", ImagePullPolicy: corev1.PullIfNotPresent,
+			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}},
+		}}},
+	}
+	pods := n.cs.CoreV1().Pods(svcNamespace)
+	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return netip.Addr{}, fmt.Errorf("create pod %s: %w", webName, err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := pods.Get(ctx, webName, metav1.GetOptions{})
+		if err != nil {
+			return netip.Addr{}, err
+		}
+		for _, c := range got.Status.Conditions {
+			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
+				return netip.ParseAddr(got.Status.PodIP)
+			}
+		}
+		if time.Now().After(deadline) {
+			return netip.Addr{}, fmt.Errorf("pod %s not Ready after %s (phase %s)", webName, timeout, got.Status.Phase)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// webService is a Service in front of the nginx pod.
+func webService(name string, t corev1.ServiceType) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: svcNamespace},
+		Spec: corev1.ServiceSpec{Type: t, Selector: map[string]string{"app": webApp}, Ports: []corev1.ServicePort{{
+			Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromString("http")}}},
+	}
+}
+
+// fill creates selectorless services with their slices until from..to-1 exist, 8 at a time.
+func (n *svcNode) fill(ctx context.Context, from, to int) error {
+	return n.parallel(ctx, from, to, func(i int) error {
+		s := fillerService(i)
+		if _, err := n.cs.CoreV1().Services(s.ns).Create(ctx, serviceObject(s, false), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create service %s: %w", s.name, err)
+		}
+		if _, err := n.cs.DiscoveryV1().EndpointSlices(s.ns).Create(ctx, sliceObject(s), metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create slice of %s: %w", s.name, err)
+		}
+		return nil
+	})
+}
+
+// unfill deletes the services from..to-1 and their slices.
+func (n *svcNode) unfill(ctx context.Context, from, to int) error {
+	return n.parallel(ctx, from, to, func(i int) error {
+		s := fillerService(i)
+		err := n.cs.DiscoveryV1().EndpointSlices(s.ns).Delete(ctx, s.name+"-1", metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete slice of %s: %w", s.name, err)
+		}
+		if err := n.cs.CoreV1().Services(s.ns).Delete(ctx, s.name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete service %s: %w", s.name, err)
+		}
+		return nil
+	})
+}
+
+func (n *svcNode) parallel(ctx context.Context, from, to int, op func(int) error) error {
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if err := op(i); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := from; i < to; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// programmed counts the elements of podnet's service-ips map: the ClusterIPs (and ports) the
+// proxy has in the kernel.
+func programmed(ctx context.Context) (int, error) {
+	out, err := exec.CommandContext(ctx, "nft", "list", "map", "ip", "podnet", "service-ips").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("nft list map ip podnet service-ips: %v: %s", err, out)
+	}
+	return strings.Count(string(out), ": goto "), nil
+}
+
+// waitProgrammed waits until the service-ips map holds exactly want elements.
+func waitProgrammed(ctx context.Context, want int, timeout time.Duration, poll time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, err := programmed(ctx)
+		if err == nil && got == want {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("podnet's service-ips map holds %d elements, not %d, after %s (%v)", got, want, timeout, err)
+		}
+		time.Sleep(poll)
+	}
+}
+
+// stopWeb deletes the nginx pod and waits until the API and the node hold nothing of it.
+func (n *svcNode) stopWeb(ctx context.Context, timeout time.Duration) error {
+	pods := n.cs.CoreV1().Pods(svcNamespace)
+	if err := pods.Delete(ctx, webName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		_, err := pods.Get(ctx, webName, metav1.GetOptions{})
+		state := leftState(n.p)
+		if apierrors.IsNotFound(err) && state == "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: pod %s: %v; %s", timeout, webName, err, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
