@@ -134,6 +134,7 @@ func (p *Proxy) replaceAll(svcs, sls []runtime.Object) {
 		p.dirty[k] = true
 	}
 	p.services, p.slices, p.sliceSvc = map[string]*corev1.Service{}, map[string]map[string]*discoveryv1.EndpointSlice{}, map[string]string{}
+	p.firstSeen = map[string]time.Time{}
 	p.mu.Unlock()
 	for _, o := range svcs {
 		p.SetService(o.(*corev1.Service))

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -171,4 +172,44 @@ func sortedDump(fake *knftables.Fake) string {
 	lines := strings.Split(fake.Dump(), "\n")
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// A new Service with a selector waits (up to newServiceGrace) for the slice the EndpointSlice
+// controller writes right after it, so that both land in one transaction; without a slice it
+// is programmed once the grace is over.
+func TestNewServiceWaitsForItsFirstSlice(t *testing.T) {
+	flaky := &flakyNFT{Fake: knftables.NewFake(knftables.IPv4Family, "podnet")}
+	p, _, _ := newTestProxy(t, func(c *Config) { c.NFT = flaky })
+	mustSync(t, p)
+	flaky.last = nil
+	p.SetService(service("web", "10.96.0.20", []corev1.ServicePort{tcp("http", 80, 8080)}))
+	mustSync(t, p)
+	if flaky.last != nil {
+		t.Fatalf("a new service without its slice was programmed at once:\n%s", flaky.last)
+	}
+	p.SetSlice(slice("web", "web-1", web, ep("10.244.0.5")))
+	mustSync(t, p)
+	want := `add chain ip podnet svc-K4IXKQO6-default/web/tcp/http
+add rule ip podnet svc-K4IXKQO6-default/web/tcp/http meta l4proto tcp dnat to 10.244.0.5:8080
+add element ip podnet cluster-ips { 10.96.0.20 }
+add element ip podnet hairpin { 10.244.0.5 . 10.244.0.5 }
+add element ip podnet service-ips { 10.96.0.20 . tcp . 80 : goto svc-K4IXKQO6-default/web/tcp/http }
+`
+	if flaky.last == nil || flaky.last.String() != want {
+		t.Fatalf("service and slice in one transaction:\n%v\nwant:\n%s", flaky.last, want)
+	}
+
+	flaky.last = nil
+	p.SetService(service("lonely", "10.96.0.21", []corev1.ServicePort{tcp("http", 80, 8080)}))
+	mustSync(t, p)
+	if flaky.last != nil {
+		t.Fatalf("programmed within the grace:\n%s", flaky.last)
+	}
+	p.mu.Lock()
+	p.firstSeen["default/lonely"] = time.Now().Add(-newServiceGrace)
+	p.mu.Unlock()
+	mustSync(t, p)
+	if flaky.last == nil || !strings.Contains(flaky.last.String(), "no-endpoint-services { 10.96.0.21 . tcp . 80 : goto reject-chain }") {
+		t.Fatalf("after the grace the service is refused without endpoints; transaction:\n%v", flaky.last)
+	}
 }
