@@ -92,10 +92,14 @@ func baseRules(c Config, f fam) [][2]string {
 	}
 	if len(c.ClusterCIDRs) > 0 {
 		// One rule for every ClusterIP instead of one per service chain: a sync of 10,000
-		// services writes 10,000 rules less (nft's load time grows with rules).
-		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s %s saddr != %s %s", kw, setClusterIPs, kw, prefixSet(c.ClusterCIDRs), setMasqMark)})
+		// services writes 10,000 rules less (nft's load time grows with rules). Sources on
+		// the node itself are left alone: the endpoint's reply comes back to the node anyway,
+		// and skipping the masquerade (with its random port choice) makes a connection from
+		// the node to a ClusterIP cost little more than one to the pod itself. Only sources
+		// outside the node need it, and the filter above drops those unless a CIDR is missing.
+		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s %s saddr != %s fib saddr type != local %s", kw, setClusterIPs, kw, prefixSet(c.ClusterCIDRs), setMasqMark)})
 	} else {
-		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s %s", kw, setClusterIPs, setMasqMark)})
+		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s fib saddr type != local %s", kw, setClusterIPs, setMasqMark)})
 	}
 	r = append(r,
 		// Last in the chain: the firewall chains end in return or drop.

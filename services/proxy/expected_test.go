@@ -157,7 +157,7 @@ add rule ip podnet nat-postrouting jump masquerading
 add rule ip podnet nat-prerouting jump services
 add rule ip podnet reject-chain meta l4proto tcp reject with tcp reset
 add rule ip podnet reject-chain reject
-add rule ip podnet services ip daddr @cluster-ips ip saddr != 10.244.0.0/16 meta mark set meta mark | 0x4000
+add rule ip podnet services ip daddr @cluster-ips ip saddr != 10.244.0.0/16 fib saddr type != local meta mark set meta mark | 0x4000
 add rule ip podnet services ip daddr . meta l4proto . th dport vmap @service-ips
 add rule ip podnet services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
 add element ip podnet nodeport-ips { 192.168.1.10 }`
