@@ -27,8 +27,6 @@ type slicePlan struct {
 	Create, Update, Delete []*discoveryv1.EndpointSlice
 }
 
-func (p slicePlan) empty() bool { return len(p.Create)+len(p.Update)+len(p.Delete) == 0 }
-
 func (p *slicePlan) add(q slicePlan) {
 	p.Create = append(p.Create, q.Create...)
 	p.Update = append(p.Update, q.Update...)

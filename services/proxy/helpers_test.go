@@ -144,14 +144,6 @@ func sport(name string, proto corev1.Protocol, port int32) discoveryv1.EndpointP
 	return discoveryv1.EndpointPort{Name: &name, Protocol: &proto, Port: &port}
 }
 
-func opsOf(tx *knftables.Transaction) []string {
-	var out []string
-	for _, l := range strings.Split(strings.TrimSpace(tx.String()), "\n") {
-		out = append(out, l)
-	}
-	return out
-}
-
 func flowsText(fs []Flow) string {
 	var s []string
 	for _, f := range fs {
