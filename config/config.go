@@ -47,6 +47,12 @@ type Network struct {
 	// CIDR or a FIRST-LAST range, IPv4 or IPv6. Empty: no pool, so LoadBalancer Services stay
 	// <pending> and work as NodePort Services, as on a cluster without a load-balancer provider.
 	LoadBalancerPools []string `json:"loadBalancerPools"`
+	// DNSPort is where podnet's cluster DNS listens on the node IP; the kube-dns Service
+	// (port 53 at ClusterDNS) points there.
+	DNSPort int `json:"dnsPort"`
+	// DNSResolvConf names the upstream resolvers for names outside the cluster domain; when it
+	// names only a local stub (127.0.0.53), systemd-resolved's real upstreams are used.
+	DNSResolvConf string `json:"dnsResolvConf"`
 }
 
 // CNI configures where plugins and the network configuration list are found.
@@ -94,6 +100,8 @@ func Default() Config {
 			NFTablesTable: "podnet",
 			// Empty rather than nil so that the defaults print as [] and not null.
 			LoadBalancerPools: []string{},
+			DNSPort:           53,
+			DNSResolvConf:     "/etc/resolv.conf",
 		},
 		CNI:     CNI{BinDirs: []string{"/opt/cni/bin", "/usr/lib/cni"}},
 		Runtime: Runtime{Executor: ExecutorBuiltin},

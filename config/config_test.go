@@ -83,6 +83,8 @@ network:
   clusterCIDR: 10.244.0.0/16
   clusterDNS: 10.96.0.10
   clusterDomain: cluster.local
+  dnsPort: 53
+  dnsResolvConf: /etc/resolv.conf
   loadBalancerPools: []
   nftablesTable: podnet
   nodePortRange: 30000-32767
@@ -282,6 +284,8 @@ cluster-domain=cluster.local
 cni-bin-dir=[/opt/cni/bin,/usr/lib/cni]
 cni-conf-dir=
 data-dir=/var/lib/podnet
+dns-port=53
+dns-resolv-conf=/etc/resolv.conf
 executor=builtin
 load-balancer-pool=[]
 log-format=text

@@ -27,6 +27,8 @@
 //	  bridge: podnet0
 //	  nftablesTable: podnet
 //	  loadBalancerPools: []         # e.g. [192.168.100.0/28, 192.168.100.240-192.168.100.250]
+//	  dnsPort: 53                   # cluster DNS on the node IP (kube-dns's target port)
+//	  dnsResolvConf: /etc/resolv.conf  # upstreams for names outside clusterDomain
 //	cni:
 //	  binDirs: [/opt/cni/bin, /usr/lib/cni]
 //	  confDir: ""                   # "" = <dataDir>/cni/net.d

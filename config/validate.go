@@ -157,6 +157,12 @@ func (c Config) checkNetwork(p *problems, out *Parsed) {
 	}
 	out.LoadBalancerPools = checkPools(p, n.LoadBalancerPools, *out)
 	checkInterfaceName(p, "network.bridge", n.Bridge)
+	if n.DNSPort < 1 || n.DNSPort > 65535 {
+		p.add("network.dnsPort", "must be between 1 and 65535, not %d", n.DNSPort)
+	}
+	if !filepath.IsAbs(n.DNSResolvConf) {
+		p.add("network.dnsResolvConf", "%q is not an absolute path", n.DNSResolvConf)
+	}
 	if !nftIdentifier.MatchString(n.NFTablesTable) {
 		p.add("network.nftablesTable", "invalid table name %q: must start with a letter and hold only letters, digits, '_' and '-' (at most 64)", n.NFTablesTable)
 	}

@@ -25,7 +25,8 @@ func TestValidate(t *testing.T) {
 			c.NodeName, c.NodeIP = "Node_1", "fe80::1"
 			c.API.Port = 70000
 			c.Network = Network{ClusterCIDR: "10.244.0.0/16", ServiceCIDR: "10.96.0.0/33", ClusterDNS: "10.96.0.300",
-				NodePortRange: "32767-30000", ClusterDomain: "Cluster..local", Bridge: "a-very-long-bridge", NFTablesTable: "1table"}
+				NodePortRange: "32767-30000", ClusterDomain: "Cluster..local", Bridge: "a-very-long-bridge", NFTablesTable: "1table",
+				DNSPort: 70000, DNSResolvConf: "resolv.conf"}
 			c.CNI = CNI{BinDirs: []string{"/opt/cni/bin", "lib/cni"}, ConfDir: "net.d"}
 			c.Runtime.Executor, c.Log.Level, c.Log.Format = "docker", "trace", "xml"
 		}, want: `dataDir: must not be empty
@@ -40,6 +41,8 @@ network.clusterDNS: invalid IP address "10.96.0.300"
 network.nodePortRange: invalid port range "32767-30000": end is before start
 network.clusterDomain: invalid value "Cluster..local": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')
 network.bridge: interface name "a-very-long-bridge" is longer than 15 characters
+network.dnsPort: must be between 1 and 65535, not 70000
+network.dnsResolvConf: "resolv.conf" is not an absolute path
 network.nftablesTable: invalid table name "1table": must start with a letter and hold only letters, digits, '_' and '-' (at most 64)
 runtime.executor: unsupported value "docker": must be one of builtin, runc, crun
 log.level: unsupported value "trace": must be one of debug, info, warn, error

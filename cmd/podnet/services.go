@@ -8,13 +8,14 @@ import (
 
 	"github.com/podnet/podnet/api/registry"
 	"github.com/podnet/podnet/config"
+	"github.com/podnet/podnet/services/dns"
 	"github.com/podnet/podnet/services/endpoints"
 	"github.com/podnet/podnet/services/loadbalancer"
 	"github.com/podnet/podnet/services/proxy"
 )
 
-// runServices starts the service side of the node: the EndpointSlice and Endpoints
-// controllers, the nftables proxy and LoadBalancer
+// runServices starts the service side of the node: cluster DNS, the EndpointSlice and
+// Endpoints controllers, the nftables proxy and LoadBalancer
 // addresses from the configured pools. Its loops end with ctx. The proxy's table stays when the
 // daemon stops: Services keep working while it restarts, and the next start syncs it in full.
 func runServices(ctx context.Context, loops *sync.WaitGroup, reg *registry.Registry, cfg config.Config, parsed config.Parsed, log *slog.Logger) error {
@@ -33,6 +34,9 @@ func runServices(ctx context.Context, loops *sync.WaitGroup, reg *registry.Regis
 			log.Error("service proxy stopped", "err", err)
 		}
 	})
+	if err := runDNS(ctx, loops, reg, cfg, parsed, log); err != nil {
+		return err
+	}
 	pools := make([]loadbalancer.Range, len(parsed.LoadBalancerPools))
 	for i, r := range parsed.LoadBalancerPools {
 		pools[i] = loadbalancer.Range(r)
@@ -42,5 +46,27 @@ func runServices(ctx context.Context, loops *sync.WaitGroup, reg *registry.Regis
 		return err
 	}
 	loops.Go(func() { lb.Run(ctx) })
+	return nil
+}
+
+// runDNS starts the cluster DNS server on the node IP and keeps the kube-dns Service pointing at
+// it, so that pods reach it through the proxy at the cluster DNS address.
+func runDNS(ctx context.Context, loops *sync.WaitGroup, reg *registry.Registry, cfg config.Config, parsed config.Parsed, log *slog.Logger) error {
+	listen := netip.AddrPortFrom(parsed.NodeIP, uint16(cfg.Network.DNSPort))
+	srv, err := dns.New(dns.Config{
+		Zone: cfg.Network.ClusterDomain, Listen: []netip.AddrPort{listen}, ResolvConf: cfg.Network.DNSResolvConf,
+		ServiceIP: parsed.ClusterDNS, Registry: reg, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	loops.Go(func() {
+		if err := srv.Run(ctx); err != nil {
+			log.Error("cluster DNS stopped", "err", err)
+		}
+	})
+	loops.Go(func() {
+		dns.KeepService(ctx, dns.ServiceConfig{Registry: reg, Logger: log, ClusterIP: parsed.ClusterDNS, Endpoint: listen})
+	})
 	return nil
 }

@@ -62,6 +62,7 @@ type Node struct {
 	// cacheDir is kubectl's --cache-dir, private to this node.
 	cacheDir   string
 	configPath string
+	resolvConf string
 	d          *daemon
 	released   bool
 }
@@ -98,6 +99,12 @@ func (n *Node) makeDirs() {
 			n.t.Fatalf("making node directories: %v", err)
 		}
 	}
+	// The cluster DNS forwards to no real resolver in tests: its upstreams come from this file,
+	// which names none (a test that needs an upstream runs one and passes its own).
+	n.resolvConf = filepath.Join(base, "upstream-resolv.conf")
+	if err := os.WriteFile(n.resolvConf, []byte("# no upstream resolvers: tests stay inside their namespaces\n"), 0o644); err != nil {
+		n.t.Fatalf("writing the DNS upstream file: %v", err)
+	}
 	if n.opts.Config == "" {
 		return
 	}
@@ -120,7 +127,8 @@ func (n *Node) makeRunDir() {
 func (n *Node) argv() []string {
 	// --offline: a test's traffic stays inside its own namespaces, image pulls included; tests
 	// import the images they run (make images).
-	argv := []string{"--net=" + n.NodeNSPath(), "--", n.bin, "serve", "--data-dir", n.dataDir, "--run-dir", n.runDir, "--offline"}
+	argv := []string{"--net=" + n.NodeNSPath(), "--", n.bin, "serve", "--data-dir", n.dataDir, "--run-dir", n.runDir, "--offline",
+		"--dns-resolv-conf", n.resolvConf}
 	if n.configPath != "" {
 		argv = append(argv, "--config", n.configPath)
 	}
