@@ -230,7 +230,8 @@ func checkGet(t *testing.T, k kubectlRun) {
 	rows = table(must(t, k, "", "get", "svc", "-A"))
 	checkRow(t, "get svc -A header", rows[0], "NAMESPACE", "NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE")
 	checkRow(t, "get svc -A kubernetes", rows[1], "default", "kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP", "<age>")
-	checkRow(t, "get svc -A web", rows[2], "shop", "web", "ClusterIP", "<ip>", "<none>", "81/TCP", "<age>")
+	checkRow(t, "get svc -A kube-dns", rows[2], "kube-system", "kube-dns", "ClusterIP", "10.96.0.10", "<none>", "53/UDP,53/TCP", "<age>")
+	checkRow(t, "get svc -A web", rows[3], "shop", "web", "ClusterIP", "<ip>", "<none>", "81/TCP", "<age>")
 
 	equal(t, "-o name", must(t, k, "", "get", "deploy,svc", "-n", "shop", "-o", "name"), "deployment.apps/web\nservice/web\n")
 	yaml := must(t, k, "", "get", "cm", "settings", "-n", "shop", "-o", "yaml")

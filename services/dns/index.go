@@ -78,7 +78,9 @@ type Index struct {
 func NewIndex(synced bool) *Index {
 	x := &Index{now: time.Now, synced: synced}
 	x.reset()
-	x.stale.Store(true)
+	// A query must always find a snapshot, also while the first writer holds the lock and the
+	// query cannot build one (a nil snapshot crashed the daemon on an early query).
+	x.cur.Store(x.build())
 	return x
 }
 

@@ -213,3 +213,16 @@ func TestLoopDetected(t *testing.T) {
 		t.Error("forwarded after the loop was detected")
 	}
 }
+
+// A query that arrives while the first writer holds the index (so it cannot build a snapshot)
+// is answered from the empty one, not a nil snapshot.
+func TestQueryDuringFirstWrite(t *testing.T) {
+	x := NewIndex(false)
+	x.mu.Lock()
+	x.stale.Store(true)
+	snap := x.snapshot()
+	x.mu.Unlock()
+	if snap == nil {
+		t.Fatal("no snapshot while the first write holds the index")
+	}
+}
