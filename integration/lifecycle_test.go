@@ -157,6 +157,7 @@ func TestPodChurn(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
+		logShimDiagnostics(t, n)
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "runtime state to empty", func() bool {
@@ -210,10 +211,22 @@ func podCycle(cs *kubernetes.Clientset, name string) error {
 				return err
 			}
 		case p.Status.Phase == corev1.PodFailed:
-			return fmt.Errorf("%s failed: %+v", name, p.Status)
+			logs, lerr := pods.GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+			return fmt.Errorf("%s failed: %+v\nlogs (%v): %s", name, p.Status, lerr, logs)
 		}
 	}
 	return fmt.Errorf("%s: watch ended before the pod was gone: %v", name, ctx.Err())
+}
+
+// logShimDiagnostics prints what shims wrote about themselves (their own failures, not the
+// containers' output), for a test that saw a container fail to start.
+func logShimDiagnostics(t *testing.T, n *harness.Node) {
+	logs, _ := filepath.Glob(filepath.Join(n.RunDir(), "shims", "*", "shim.log"))
+	for _, l := range logs {
+		if b, err := os.ReadFile(l); err == nil && len(b) > 0 {
+			t.Logf("%s:\n%s", l, b)
+		}
+	}
 }
 
 func dirEntries(dir string) []string {

@@ -239,10 +239,15 @@ func (m *Manager) state(rec Record) *State {
 		st.Exit = exit
 		return st
 	}
-	st.Running = s.Alive()
-	if !st.Running {
-		st.Exit = &shim.ExitStatus{ExitCode: 255, FinishedAt: m.cfg.Now().UTC()}
+	if st.Running = s.Alive(); st.Running {
+		return st
 	}
+	// The shim writes exit.json and then exits: it may have done both since the first look.
+	if exit, ok := s.Exited(); ok {
+		st.Exit = exit
+		return st
+	}
+	st.Exit = &shim.ExitStatus{ExitCode: 255, FinishedAt: m.cfg.Now().UTC()}
 	return st
 }
 

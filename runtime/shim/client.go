@@ -169,8 +169,8 @@ func (s *Shim) watchExit() {
 	rc, err := s.shimFD.SyscallConn()
 	if err == nil {
 		err = rc.Read(func(fd uintptr) bool {
-			n, perr := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-			return perr != nil || n > 0
+			exited, perr := pidfdExited(int(fd))
+			return perr != nil || exited
 		})
 	}
 	if err != nil && errors.Is(err, os.ErrClosed) {
@@ -190,20 +190,40 @@ func (s *Shim) Alive() bool {
 	if s.shimFD == nil {
 		return false
 	}
-	return unix.PidfdSendSignal(int(s.shimFD.Fd()), 0, nil, 0) == nil && !s.pidfdReadable()
-}
-
-func (s *Shim) pidfdReadable() bool {
+	// Through SyscallConn, not Fd: Fd would switch the descriptor to blocking mode under the
+	// poller that watchExit waits in.
 	rc, err := s.shimFD.SyscallConn()
 	if err != nil {
-		return true
+		return false
 	}
-	var readable bool
+	alive := false
 	rc.Control(func(fd uintptr) {
-		n, _ := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, 0)
-		readable = n > 0
+		exited, err := pidfdExited(int(fd))
+		alive = err == nil && !exited && unix.PidfdSendSignal(int(fd), 0, nil, 0) == nil
 	})
-	return readable
+	return alive
+}
+
+// pidfdExited reports whether the process behind a pidfd has exited: its pidfd is readable then
+// (pidfd_open(2)). A signal arriving during the poll is not an answer: Go preempts goroutines
+// with SIGURG, and poll(2) returns EINTR for a pending signal even with a zero timeout, which
+// once made a busy daemon take live shims for dead ones.
+func pidfdExited(fd int) (bool, error) {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return false, fmt.Errorf("poll pidfd: %w", err)
+		case n == 0:
+			return false, nil
+		case fds[0].Revents&unix.POLLNVAL != 0:
+			return false, fmt.Errorf("poll pidfd: %w", unix.EBADF)
+		}
+		return fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0, nil
+	}
 }
 
 // Exited returns the container's exit status once the shim has recorded it.
