@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/podnet/podnet/api/registry"
@@ -81,18 +85,28 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 	if err != nil {
 		return err
 	}
+	mode, err := watchStartOf(q)
+	if err != nil {
+		return err
+	}
 	var initial []runtime.Object
 	var from uint64
-	switch rv := q.Get("resourceVersion"); rv {
-	case "", "0":
-		// Start with the current state as ADDED events, then follow changes.
-		if initial, from, err = s.reg.List(ri.info, ri.namespace, opts); err != nil {
+	if mode.rv != "" && mode.rv != "0" {
+		if from, err = strconv.ParseUint(mode.rv, 10, 64); err != nil {
+			return apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", mode.rv))
+		}
+	}
+	if mode.initialEvents || mode.fromNow {
+		// The current state (never older than any resourceVersion asked for: the store lists its
+		// latest), then changes after it.
+		list, rv, err := s.reg.List(ri.info, ri.namespace, opts)
+		if err != nil {
 			return err
 		}
-	default:
-		if from, err = strconv.ParseUint(rv, 10, 64); err != nil {
-			return apierrors.NewBadRequest(fmt.Sprintf("invalid resource version %q", rv))
+		if mode.initialEvents {
+			initial = list
 		}
+		from = rv
 	}
 	watcher, watchErr := s.reg.Store().Watch(ri.info, ri.namespace, from)
 	w.Header().Set("Content-Type", "application/json")
@@ -117,8 +131,63 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request, ri *requestInfo) 
 	// The initial events bring the client up to the list's resourceVersion, newer than any
 	// one object's.
 	ws.lastRV = strconv.FormatUint(from, 10)
+	if mode.endBookmark {
+		end := bookmark(ws.info, ws.lastRV)
+		accessor(end).SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+		if err := ws.send(watch.Bookmark, end); err != nil {
+			return nil
+		}
+	}
 	s.follow(ws, watcher, opts, timeout, q.Get("allowWatchBookmarks") == "true")
 	return nil
+}
+
+// watchStart is where a watch begins, from its query parameters.
+type watchStart struct {
+	rv string
+	// initialEvents: the current state first, as ADDED events.
+	initialEvents bool
+	// endBookmark: a BOOKMARK annotated k8s.io/initial-events-end after them (sendInitialEvents).
+	endBookmark bool
+	// fromNow: no initial events, changes after the current state.
+	fromNow bool
+}
+
+// watchStartOf applies kube-apiserver's rules for resourceVersion, resourceVersionMatch and
+// sendInitialEvents on a watch (the streaming list of KEP-3157, which client-go's reflectors
+// use by default since 1.35), with its validation messages.
+func watchStartOf(q url.Values) (watchStart, error) {
+	st := watchStart{rv: q.Get("resourceVersion")}
+	match := q.Get("resourceVersionMatch")
+	send, sendSet := q.Get("sendInitialEvents"), q.Has("sendInitialEvents")
+	var errs field.ErrorList
+	if sendSet && send != "true" && send != "false" {
+		return st, apierrors.NewBadRequest(fmt.Sprintf("invalid sendInitialEvents %q", send))
+	}
+	switch {
+	case sendSet:
+		if match != string(metav1.ResourceVersionMatchNotOlderThan) {
+			errs = append(errs, field.Forbidden(field.NewPath("resourceVersionMatch"), "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"))
+		}
+		if send == "true" && q.Get("allowWatchBookmarks") != "true" {
+			errs = append(errs, field.Forbidden(field.NewPath("allowWatchBookmarks"), "sendInitialEvents requires setting allowWatchBookmarks to true"))
+		}
+	case match != "":
+		errs = append(errs, field.Forbidden(field.NewPath("resourceVersionMatch"), "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"))
+	}
+	if len(errs) > 0 {
+		return st, apierrors.NewInvalid(schema.GroupKind{Group: metav1.GroupName, Kind: "ListOptions"}, "", errs)
+	}
+	switch {
+	case send == "true":
+		st.initialEvents, st.endBookmark = true, true
+	case sendSet && (st.rv == "" || st.rv == "0"):
+		st.fromNow = true
+	case !sendSet && (st.rv == "" || st.rv == "0"):
+		// The legacy start: current state as ADDED events, no end marker.
+		st.initialEvents = true
+	}
+	return st, nil
 }
 
 // follow streams the watcher's events until the client goes, the timeout passes, the server

@@ -314,3 +314,46 @@ func TestWatchTimeoutZero(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+// The streaming list of KEP-3157, as client-go's reflectors (CoreDNS's among them) ask for it:
+// the current state as ADDED events, a bookmark marking their end at the list's
+// resourceVersion, then changes.
+func TestWatchSendInitialEvents(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.must(201, "POST", cmPath, configMapJSON("a", "", "1"))
+	e.must(201, "POST", cmPath, configMapJSON("b", "", "1"))
+	for _, rv := range []string{"", "&resourceVersion=0", "&resourceVersion=1"} {
+		ch := e.openWatch(cmPath + "?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true" + rv)
+		if got, want := collect(t, ch, 2), "ADDED a\nADDED b"; got != want {
+			t.Errorf("rv %q: initial events:\n%s\nwant\n%s", rv, got, want)
+		}
+		l := next(t, ch)
+		if got, want := fmt.Sprintf("%s %s", l.Type, l.Object), `BOOKMARK {"kind":"ConfigMap","apiVersion":"v1","metadata":{"resourceVersion":"9","creationTimestamp":null,"annotations":{"k8s.io/initial-events-end":"true"}}}`; got != want {
+			t.Errorf("rv %q: end of initial events: got %s, want %s", rv, got, want)
+		}
+	}
+	// sendInitialEvents=false from "now": only what changes afterwards.
+	ch := e.openWatch(cmPath + "?watch=true&sendInitialEvents=false&resourceVersionMatch=NotOlderThan")
+	e.must(201, "POST", cmPath, configMapJSON("c", "", "1"))
+	if got, want := collect(t, ch, 1), "ADDED c"; got != want {
+		t.Errorf("sendInitialEvents=false: %s, want %s", got, want)
+	}
+}
+
+func TestWatchListOptionsInvalid(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	tests := []struct{ query, message string }{
+		{"sendInitialEvents=true&allowWatchBookmarks=true",
+			`ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan`},
+		{"sendInitialEvents=true&resourceVersionMatch=NotOlderThan",
+			`ListOptions.meta.k8s.io \"\" is invalid: allowWatchBookmarks: Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true`},
+		{"resourceVersionMatch=NotOlderThan",
+			`ListOptions.meta.k8s.io \"\" is invalid: resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided`},
+	}
+	for _, tc := range tests {
+		r := e.must(422, "GET", cmPath+"?watch=true&"+tc.query, "")
+		if !strings.Contains(r.body, `"message":"`+tc.message+`"`) {
+			t.Errorf("%s: %s\nwant message %s", tc.query, r.body, tc.message)
+		}
+	}
+}

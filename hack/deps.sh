@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh installs what building and testing podnet needs: Debian packages, a Go toolchain at least
-# as new as go.mod asks, and a kubectl >= 1.30. It is idempotent and prints nothing when everything
+# as new as go.mod asks, a kubectl >= 1.30 and bin/coredns (the DNS peer). It is idempotent and prints nothing when everything
 # is already there; it needs root only when it has something to install.
 #
 # Usage:
@@ -19,7 +19,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Debian packages the build and the integration tests need. Later issues append theirs here.
-DEB_PACKAGES="iproute2 nftables util-linux ca-certificates curl git make gcc unzip containernetworking-plugins runc busybox-static"
+DEB_PACKAGES="iproute2 nftables util-linux ca-certificates curl git make gcc unzip containernetworking-plugins runc busybox-static bind9-dnsutils"
 
 GO_DEST=${GO_DEST:-/usr/local/go}
 GO_INSTALL_VERSION=${GO_INSTALL_VERSION:-1.26.8}
@@ -31,6 +31,9 @@ GOSUMDB_URL=$GOPROXY_URL/sumdb/sum.golang.org
 # aggregated discovery, so anything below this minor is ignored.
 KUBECTL_MIN_MINOR=30
 KUBECTL_VERSION=v1.32.11
+# CoreDNS, built from the Go module proxy into bin/coredns: the integration suite checks podnet's
+# DNS answers against its kubernetes plugin, and make bench measures it beside podnet's.
+COREDNS_VERSION=v1.15.0
 
 say() { echo "deps.sh: $*" >&2; }
 die() {
@@ -229,6 +232,20 @@ build_kubectl() {
 		die "building bin/kubectl failed"
 }
 
+# ensure_coredns builds bin/coredns at COREDNS_VERSION unless it is there already (about 3 minutes
+# and 110 MB the first time).
+ensure_coredns() {
+	local go
+	if [ -x "$ROOT/bin/coredns" ] && "$ROOT/bin/coredns" -version 2>/dev/null | grep -qx "CoreDNS-${COREDNS_VERSION#v}"; then
+		return 0
+	fi
+	go=$(find_go) || die "no usable go to build coredns with"
+	say "building bin/coredns $COREDNS_VERSION from the Go module proxy"
+	mkdir -p "$ROOT/bin"
+	(cd "$ROOT" && GOTOOLCHAIN=local GOBIN="$ROOT/bin" GOFLAGS=-mod=mod "$go" install "github.com/coredns/coredns@$COREDNS_VERSION") ||
+		die "building bin/coredns failed"
+}
+
 main() {
 	case "${1:-}" in
 	--print-go)
@@ -244,7 +261,8 @@ main() {
 		# make bench measures etcd, the store under kube-apiserver, beside podnet. Debian's package
 		# may try to start a system etcd; the bench starts its own in a namespace of its own.
 		# podman is the peer of the pod figures; the bench keeps all its state in a temporary dir.
-		DEB_PACKAGES="$DEB_PACKAGES etcd-server podman"
+		# dnsperf drives the DNS figures.
+		DEB_PACKAGES="$DEB_PACKAGES etcd-server podman dnsperf"
 		;;
 	"") ;;
 	*) die "unknown argument $1 (usage: $0 [--print-go|--print-kubectl-ldflags|--bench])" ;;
@@ -253,6 +271,7 @@ main() {
 	find_go >/dev/null || install_go
 	find_go >/dev/null || die "Go at $GO_DEST does not satisfy go.mod ($(required_go))"
 	ensure_kubectl
+	ensure_coredns
 }
 
 main "$@"
