@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # deps.sh installs what building and testing podnet needs: Debian packages, a Go toolchain at least
-# as new as go.mod asks, a kubectl >= 1.30 and bin/coredns (the DNS peer). It is idempotent and prints nothing when everything
-# is already there; it needs root only when it has something to install.
+# as new as go.mod asks, a kubectl >= 1.30 and bin/coredns (the DNS peer). It is idempotent and
+# prints nothing when everything is already there; it needs root only when it has something to
+# install.
 #
 # Usage:
 #   hack/deps.sh              install what is missing

@@ -64,7 +64,7 @@ func fakeServe(args []string) error {
 	dataDir := fs.String("data-dir", "", "")
 	runDir := fs.String("run-dir", "", "")
 	config := fs.String("config", "", "")
-	fs.Bool("offline", false, "") // the harness always passes it
+	fs.Bool("offline", false, "")        // the harness always passes it
 	fs.String("dns-resolv-conf", "", "") // the harness always passes it
 	if err := fs.Parse(args); err != nil {
 		return err
