@@ -38,6 +38,9 @@ type Hierarchy struct {
 	// Rmdir and Kill are the side effects a fake tree cannot have; nil means the real syscalls.
 	Rmdir func(dir string) error
 	Kill  func(pid int, sig syscall.Signal) error
+	// AttachDevices puts a device filter on a cgroup2 directory; nil means AttachDeviceProgram
+	// (bpf(2)), which a test without root cannot call.
+	AttachDevices func(dir string, p *DeviceProgram) error
 	// KillTimeout bounds how long Remove waits for killed tasks to leave; 0 means 10s.
 	KillTimeout time.Duration
 }
@@ -330,6 +333,20 @@ func (c *Cgroup) dirFor(ctrl string) string {
 	}
 	for mp, ctrls := range c.h.Mounts {
 		if contains(ctrls, ctrl) {
+			return c.dirs[mp]
+		}
+	}
+	return ""
+}
+
+// UnifiedDir is the cgroup's directory in the cgroup2 hierarchy: its only one on a v2 host, the
+// one in the controller-less unified mount on a hybrid host, "" on a host without cgroup2.
+func (c *Cgroup) UnifiedDir() string {
+	if c.h.V2 {
+		return c.dirs[c.h.Root]
+	}
+	for mp, ctrls := range c.h.Mounts {
+		if contains(ctrls, HybridUnified) {
 			return c.dirs[mp]
 		}
 	}

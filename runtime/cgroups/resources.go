@@ -70,6 +70,11 @@ func (c *Cgroup) exists(ctrl, file string) bool {
 }
 
 func (c *Cgroup) setV1(r *specs.LinuxResources) error {
+	// A hybrid host's unified hierarchy gets the filter as well: the kernel asks both the v1
+	// controller and the cgroup2 programs, and the v1 controller may not be mounted at all.
+	if err := c.setDeviceFilter(r.Devices); err != nil {
+		return err
+	}
 	var ws []write
 	if c.dirFor("devices") != "" && (len(r.Devices) > 0) {
 		ws = append(ws, write{"devices", "devices.deny", "a"})
@@ -178,6 +183,29 @@ func deviceRule(d specs.LinuxDeviceCgroup) string {
 	return fmt.Sprintf("%s %s:%s %s", typ, num(d.Major), num(d.Minor), access)
 }
 
+// setDeviceFilter enforces the device rules (devs, then defaultDevices) in the cgroup's cgroup2
+// directory, where there is no devices.allow: through a BPF_PROG_TYPE_CGROUP_DEVICE program, as
+// runc and crun do (see devicefilter.go). No rules leaves the devices alone, as on v1, so that a
+// Set that changes other limits keeps the filter in place.
+func (c *Cgroup) setDeviceFilter(devs []specs.LinuxDeviceCgroup) error {
+	dir := c.UnifiedDir()
+	if dir == "" || len(devs) == 0 {
+		return nil
+	}
+	prog, err := newDeviceProgram(append(append([]specs.LinuxDeviceCgroup{}, devs...), defaultDevices...))
+	if err != nil {
+		return err
+	}
+	attach := c.h.AttachDevices
+	if attach == nil {
+		attach = AttachDeviceProgram
+	}
+	if err := attach(dir, prog); err != nil {
+		return fmt.Errorf("cgroups: devices of %s: %w", c.path, err)
+	}
+	return nil
+}
+
 func pidsMax(limit int64) string {
 	if limit <= 0 {
 		return "max"
@@ -197,6 +225,9 @@ func sharesToWeight(shares uint64) uint64 {
 }
 
 func (c *Cgroup) setV2(r *specs.LinuxResources) error {
+	if err := c.setDeviceFilter(r.Devices); err != nil {
+		return err
+	}
 	var ws []write
 	if m := r.Memory; m != nil {
 		if m.Limit != nil {
