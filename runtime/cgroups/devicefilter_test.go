@@ -3,6 +3,7 @@ package cgroups
 import (
 	"encoding/binary"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -454,6 +455,36 @@ func TestDeviceFilterOnCreate(t *testing.T) {
 			}
 			if !reflect.DeepEqual(dirs, wantDirs) {
 				t.Errorf("filter attached to %q, want %q", dirs, wantDirs)
+			}
+		})
+	}
+}
+
+// A kernel that refuses the device program fails the container on v2, where nothing else
+// guards devices, and not on a hybrid host, whose v1 devices controller enforces the rules.
+func TestDeviceFilterRefused(t *testing.T) {
+	rules := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}
+	for _, tc := range []struct {
+		name    string
+		h       func(root string) *Hierarchy
+		wantErr bool
+	}{
+		{"v2", func(root string) *Hierarchy { return &Hierarchy{Root: root, V2: true} }, true},
+		{"hybrid", func(root string) *Hierarchy {
+			return &Hierarchy{Root: root, Mounts: map[string][]string{
+				filepath.Join(root, "devices"): {"devices"},
+				filepath.Join(root, "unified"): {HybridUnified},
+			}}
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := fakeTree(t, map[string]string{
+				"cgroup.controllers": "", "podnet/cgroup.controllers": "", "podnet/n/cgroup.controllers": ""})
+			h := tc.h(root)
+			h.AttachDevices = func(string, *DeviceProgram) error { return unix.EPERM }
+			_, err := h.Create("/podnet/n/c", &specs.LinuxResources{Devices: rules})
+			if (err != nil) != tc.wantErr {
+				t.Errorf("Create: %v, want an error: %v", err, tc.wantErr)
 			}
 		})
 	}
