@@ -3,13 +3,13 @@ package cgroups
 import (
 	"encoding/binary"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // prologue is the listing's first six lines, common to every program.
