@@ -22,6 +22,8 @@ func TestAuthentication(t *testing.T) {
 		{"healthz needs none", "/healthz", "-", 200, "ok"},
 		{"readyz needs none", "/readyz", "-", 200, "ok"},
 		{"version needs none", "/version", "-", 200, `{"gitVersion":"v1.32.11","major":"1","minor":"32","platform":"","goVersion":""}`},
+		{"metrics need a token", "/metrics", "-", 401, unauthorized},
+		{"metrics", "/metrics", "Bearer " + testToken, 200, "podnet_test_total 1"},
 		{"right token", "/api/v1/namespaces/default/configmaps", "Bearer " + testToken, 200,
 			`{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}`},
 	}

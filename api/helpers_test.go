@@ -69,7 +69,8 @@ func newEnv(t *testing.T, opts envOptions) *testEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := New(ctx, Config{Registry: reg, Token: testToken, Discovery: disc,
 		Version: VersionInfo{GitVersion: "v1.32.11", Major: "1", Minor: "32"},
-		Now:     func() time.Time { return created.Add(5 * time.Minute) }})
+		Now:     func() time.Time { return created.Add(5 * time.Minute) },
+		Metrics: func(w io.Writer) { io.WriteString(w, "podnet_test_total 1\n") }})
 	hs := httptest.NewServer(srv.Handler())
 	done := make(chan struct{})
 	if opts.controllers {

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -30,6 +31,9 @@ type Config struct {
 	Pods streaming.Pods
 	// Streaming tunes exec and attach sessions (idle and stream creation timeouts).
 	Streaming streaming.ServerConfig
+	// Metrics writes the node's metrics in Prometheus' text format for /metrics (behind the
+	// token, as kube-apiserver's); without it /metrics is not found.
+	Metrics func(io.Writer)
 }
 
 // VersionInfo is what /version answers (kubectl version reads it).
@@ -86,6 +90,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) route(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
+	if p == "/metrics" && s.cfg.Metrics != nil {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		s.cfg.Metrics(w)
+		return
+	}
 	if isDiscoveryPath(p) {
 		if s.cfg.Discovery == nil {
 			writeError(w, s.log, apierrors.NewNotFound(schemaGR(""), p))

@@ -123,11 +123,6 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 		return err
 	}
 	defer closeRuntime()
-	srv := api.New(ctx, api.Config{
-		Registry: reg, Token: creds.Token, Discovery: disc, Logger: log,
-		Version: apiVersion(), Pods: kubelet,
-	})
-
 	if err := api.Bootstrap(ctx, reg, api.BootstrapConfig{
 		ServiceIP: firstIP(parsed), EndpointIP: parsed.NodeIP, EndpointPort: int32(cfg.API.Port),
 	}); err != nil {
@@ -151,7 +146,8 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 	loops.Go(func() { nodeStatus.Run(loopCtx) })
 	loops.Go(func() { reg.RunControllers(loopCtx, 10*time.Second) })
 	loops.Go(func() { workload.New(workload.Config{Registry: reg, Logger: log}).Run(loopCtx) })
-	if err := runServices(loopCtx, &loops, reg, cfg, parsed, log); err != nil {
+	metrics, err := runServices(loopCtx, &loops, reg, cfg, parsed, log)
+	if err != nil {
 		return err
 	}
 	loops.Go(func() {
@@ -160,6 +156,10 @@ func serve(ctx context.Context, cfg config.Config, parsed config.Parsed) error {
 		}
 	})
 
+	srv := api.New(ctx, api.Config{
+		Registry: reg, Token: creds.Token, Discovery: disc, Logger: log,
+		Version: apiVersion(), Pods: kubelet, Metrics: metrics,
+	})
 	return listenAndServe(ctx, log, srv.Handler(), creds.ServingCert, apiAddresses(parsed.NodeIP.String(), cfg.API.Port))
 }
 

@@ -20,6 +20,10 @@ type Options struct {
 	// ConfigFor, when set, makes the YAML from the node's network (addresses a test must put in
 	// the config, such as a LoadBalancer pool in the client's subnet); it replaces Config.
 	ConfigFor func(nw *Network) string
+	// ResolvConfFor, when set, writes the cluster DNS's upstream file (--dns-resolv-conf) from
+	// the node's network, e.g. naming a resolver the test runs in the client's namespace. By
+	// default the file names no resolver.
+	ResolvConfFor func(nw *Network) string
 	// ExtraArgs are appended to `podnet serve`'s arguments.
 	ExtraArgs []string
 	// Env is added to the environment of every podnet and kubectl process the node starts.
@@ -80,6 +84,11 @@ func StartNode(t testing.TB, opts Options) *Node {
 		n.opts.Config = opts.ConfigFor(n.Network)
 	}
 	n.makeDirs()
+	if opts.ResolvConfFor != nil {
+		if err := os.WriteFile(n.resolvConf, []byte(opts.ResolvConfFor(n.Network)), 0o644); err != nil {
+			t.Fatalf("writing the DNS upstream file: %v", err)
+		}
+	}
 	// Registered after t.TempDir (so it runs before TempDir's removal) and before anything is
 	// created outside it, so a failure half way still cleans up.
 	t.Cleanup(n.cleanup)
@@ -255,6 +264,12 @@ func (n *Node) DataDir() string { return n.dataDir }
 
 // RunDir is podnet's --run-dir (a short directory under /run).
 func (n *Node) RunDir() string { return n.runDir }
+
+// InPodNS runs fn on an OS thread inside the network namespace of the pod with this UID (its
+// sandbox's pinned namespace under the run dir). Sockets fn opens stay in the pod's namespace.
+func (n *Node) InPodNS(uid string, fn func() error) error {
+	return inNetns(filepath.Join(n.runDir, "pods", uid, "ns", "net"), fn)
+}
 
 // KubeconfigPath is the kubeconfig podnet writes into its data dir.
 func (n *Node) KubeconfigPath() string { return filepath.Join(n.dataDir, "kubeconfig") }
