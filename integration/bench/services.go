@@ -84,11 +84,11 @@ func benchServices(ctx context.Context, bin, dir string, o svcOptions) (f svcFig
 // every Service in the API but the kubernetes one and the one being measured: the NodePort
 // service in front of nginx and max-1 selectorless fillers at the last level.
 func (n *svcNode) measure(ctx context.Context, o svcOptions, podIP netip.Addr, f *svcFigures) error {
-	// The proxy's first full sync programs the kubernetes Service: one element.
-	const base = 1
-	if err := waitProgrammed(ctx, base, o.timeout, 50*time.Millisecond); err != nil {
+	base, err := n.waitBuiltins(ctx, o.timeout)
+	if err != nil {
 		return err
 	}
+	n.base = base
 	f.prog, f.http, f.connect = map[int]latency{}, map[string]httpFigures{}, map[string]connectFigure{}
 	if err := n.programLevel(ctx, o, 0, base, f); err != nil {
 		return err
@@ -189,7 +189,7 @@ func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[strin
 func flushConntrack() { _ = netlink.ConntrackTableFlush(netlink.ConntrackTable) }
 
 // clean deletes every service the section made and waits until the proxy holds only the
-// kubernetes Service again.
+// daemon's own Services again.
 func (n *svcNode) clean(ctx context.Context, o svcOptions) error {
 	svcs := n.cs.CoreV1().Services(svcNamespace)
 	var errs []error
@@ -197,7 +197,7 @@ func (n *svcNode) clean(ctx context.Context, o svcOptions) error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, n.unfill(ctx, 0, o.max))
-	errs = append(errs, waitProgrammed(ctx, 1, 2*time.Minute, 200*time.Millisecond))
+	errs = append(errs, waitProgrammed(ctx, n.base, 2*time.Minute, 200*time.Millisecond))
 	list, err := svcs.List(ctx, metav1.ListOptions{})
 	if err == nil && len(list.Items) != 1 {
 		err = fmt.Errorf("%d services left in %s, want only kubernetes", len(list.Items), svcNamespace)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -56,6 +57,9 @@ func setupNodeLink() (cleanup func() error, err error) {
 type svcNode struct {
 	p  *podnet
 	cs kubernetes.Interface
+	// base is how many service-ips elements the daemon's own Services (kubernetes, kube-dns)
+	// hold: every count the section waits for is on top of it.
+	base int
 }
 
 // startSvcNode imports the images and starts podnet with the node address on the veth.
@@ -191,6 +195,54 @@ func programmed(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("nft list map ip podnet service-ips: %v: %s", err, out)
 	}
 	return strings.Count(string(out), ": goto "), nil
+}
+
+// waitBuiltins waits until the proxy has programmed the Services that exist before the
+// section makes any (the daemon's own) and returns how many service-ips elements they hold:
+// one per ClusterIP port of a Service with a ready endpoint.
+func (n *svcNode) waitBuiltins(ctx context.Context, timeout time.Duration) (int, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		want, err := n.servedPorts(ctx)
+		if err != nil {
+			return 0, err
+		}
+		got, err := programmed(ctx)
+		if err == nil && got == want && want > 0 {
+			return want, nil
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("podnet's service-ips map holds %d elements, not the %d of the daemon's own Services, after %s (%v)", got, want, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// servedPorts counts the ClusterIP ports of the Services that have a ready endpoint.
+func (n *svcNode) servedPorts(ctx context.Context) (int, error) {
+	svcs, err := n.cs.CoreV1().Services("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("list services: %w", err)
+	}
+	slices, err := n.cs.DiscoveryV1().EndpointSlices("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return 0, fmt.Errorf("list endpointslices: %w", err)
+	}
+	ready := map[string]bool{}
+	for _, sl := range slices.Items {
+		for _, e := range sl.Endpoints {
+			if e.Conditions.Ready == nil || *e.Conditions.Ready {
+				ready[sl.Namespace+"/"+sl.Labels[discoveryv1.LabelServiceName]] = true
+			}
+		}
+	}
+	count := 0
+	for _, s := range svcs.Items {
+		if s.Spec.ClusterIP != "" && s.Spec.ClusterIP != corev1.ClusterIPNone && ready[s.Namespace+"/"+s.Name] {
+			count += len(s.Spec.Ports)
+		}
+	}
+	return count, nil
 }
 
 // waitProgrammed waits until the service-ips map holds exactly want elements.
