@@ -56,19 +56,29 @@ func (s *skeleton) addChains() {
 }
 
 func (s *skeleton) addMaps(f fam) {
+	types := globalSetTypes(f)
+	for _, name := range []string{mapServiceIPs, mapServiceNodePorts, mapNoEndpointServices, mapNoEndpointNodePort, mapFirewallIPs} {
+		s.maps = append(s.maps, &knftables.Map{Name: name, Type: types[name]})
+	}
+	for _, name := range []string{setNodePortIPs, setClusterIPs, setHairpin} {
+		s.sets = append(s.sets, &knftables.Set{Name: name, Type: types[name]})
+	}
+}
+
+// globalSetTypes are the nft types of the table's global sets and maps, by name: the skeleton
+// declares them, and the netlink path encodes their elements by them.
+func globalSetTypes(f fam) map[string]string {
 	ipKey := f.addrType + " . inet_proto . inet_service : verdict"
 	portKey := "inet_proto . inet_service : verdict"
-	s.maps = []*knftables.Map{
-		{Name: mapServiceIPs, Type: ipKey},
-		{Name: mapServiceNodePorts, Type: portKey},
-		{Name: mapNoEndpointServices, Type: ipKey},
-		{Name: mapNoEndpointNodePort, Type: portKey},
-		{Name: mapFirewallIPs, Type: ipKey},
-	}
-	s.sets = []*knftables.Set{
-		{Name: setNodePortIPs, Type: f.addrType},
-		{Name: setClusterIPs, Type: f.addrType},
-		{Name: setHairpin, Type: f.addrType + " . " + f.addrType},
+	return map[string]string{
+		mapServiceIPs:         ipKey,
+		mapServiceNodePorts:   portKey,
+		mapNoEndpointServices: ipKey,
+		mapNoEndpointNodePort: portKey,
+		mapFirewallIPs:        ipKey,
+		setNodePortIPs:        f.addrType,
+		setClusterIPs:         f.addrType,
+		setHairpin:            f.addrType + " . " + f.addrType,
 	}
 }
 

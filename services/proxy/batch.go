@@ -22,6 +22,7 @@ type batchingNFT struct {
 	nftPath string
 	family  gnft.TableFamily
 	table   string
+	nl      *nlTranslator
 }
 
 func newRealNFT(family knftables.Family, table string) (knftables.Interface, error) {
@@ -37,7 +38,7 @@ func newRealNFT(family knftables.Family, table string) (knftables.Interface, err
 	if family == knftables.IPv6Family {
 		fam = gnft.TableFamilyIPv6
 	}
-	return &batchingNFT{Interface: inner, nftPath: path, family: fam, table: table}, nil
+	return &batchingNFT{Interface: inner, nftPath: path, family: fam, table: table, nl: newNLTranslator(newFam(family), table)}, nil
 }
 
 // txErrorMarker is how knftables' Transaction.String reports an object it refused to add (its
@@ -120,4 +121,35 @@ func (b *batchingNFT) CountRules(ctx context.Context, chain string) (int, error)
 		return 0, fmt.Errorf("list chain %s over netlink: %w", chain, err)
 	}
 	return len(rules), nil
+}
+
+// RunPartial sends a partial sync to the kernel as one netlink batch instead of piping it to
+// `nft -f`. Before it runs any command that adds a rule or an element, nft 1.0.6 loads every
+// chain and set of the ruleset into its cache (a dump of 10,000 chains and their parsing:
+// about 30 ms a run beside 10,000 services, whatever the transaction holds); the batch costs
+// only the kernel's commit. That commit still walks every chain reachable from the base chains
+// (all 10,000 service chains, through the service-ips map, once per NAT hook) whenever a rule
+// or a jump/goto element is added: about 12 ms here. Validating only the chains a batch touches
+// was proposed upstream:
+// https://lore.kernel.org/netfilter-devel/20250520100907.191244-1-pablo@netfilter.org/
+// A transaction with an operation the translator does not know goes through nft as before, and
+// viaNFT says so.
+func (b *batchingNFT) RunPartial(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	conn, err := gnft.New()
+	if err != nil {
+		return false, fmt.Errorf("netlink: %w", err)
+	}
+	if err := b.nl.queue(conn, ops); err != nil {
+		if errors.Is(err, errUnsupported) {
+			return true, b.Run(ctx, tx)
+		}
+		return false, err
+	}
+	if err := conn.Flush(); err != nil {
+		return false, fmt.Errorf("netlink batch of %d operations: %w", len(ops), err)
+	}
+	return false, nil
 }

@@ -7,7 +7,8 @@
 //
 // It owns: the desired-state model (a pure function from a Service and its slices to chains,
 // rules and map elements), the renderer (desired vs committed into one knftables transaction;
-// a full sync atomically replaces the table), the sync loop (list-then-watch of the store,
+// a full sync atomically replaces the table through nft, a partial sync goes to the kernel as
+// one netlink batch of the same operations), the sync loop (list-then-watch of the store,
 // coalesced dirty services, full sync after a failure or when the table was flushed behind its
 // back) and the UDP conntrack cleanup after endpoint changes.
 package proxy

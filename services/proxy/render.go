@@ -44,7 +44,7 @@ func renderFull(tx *knftables.Transaction, sk *skeleton, p *plan) {
 
 // renderPartial writes only what the plan changes, in an order the kernel accepts: new
 // objects, rewritten chains, elements, and deletions last, once nothing refers to them.
-func renderPartial(tx *knftables.Transaction, c *committed, p *plan) {
+func renderPartial(tx txWriter, c *committed, p *plan) {
 	for _, ch := range p.changes {
 		addObjects(tx, ch.new, ch.old)
 	}
@@ -66,7 +66,7 @@ func renderPartial(tx *knftables.Transaction, c *committed, p *plan) {
 }
 
 // addObjects adds the chains and sets of st that old does not have.
-func addObjects(tx *knftables.Transaction, st, old *svcState) {
+func addObjects(tx txWriter, st, old *svcState) {
 	if st == nil {
 		return
 	}
@@ -84,7 +84,7 @@ func addObjects(tx *knftables.Transaction, st, old *svcState) {
 
 // rewriteChains refills the chains whose rules changed and empties the ones going away (so
 // that their references to other chains and sets are gone before those are deleted).
-func rewriteChains(tx *knftables.Transaction, old, st *svcState) {
+func rewriteChains(tx txWriter, old, st *svcState) {
 	if old != nil {
 		for _, name := range sortedNames(old.chains) {
 			if st == nil || st.chains[name] == nil {
@@ -107,7 +107,7 @@ func rewriteChains(tx *knftables.Transaction, old, st *svcState) {
 	}
 }
 
-func deleteObjects(tx *knftables.Transaction, old, st *svcState) {
+func deleteObjects(tx txWriter, old, st *svcState) {
 	if old == nil {
 		return
 	}
@@ -135,7 +135,7 @@ func hasKey(st *svcState, name string, set bool) bool {
 	return ok
 }
 
-func addRules(tx *knftables.Transaction, chain string, rules []string) {
+func addRules(tx txWriter, chain string, rules []string) {
 	for _, r := range rules {
 		tx.Add(&knftables.Rule{Chain: chain, Rule: r})
 	}
