@@ -174,16 +174,21 @@ func (p *Proxy) modelLocked(k string) *svcState {
 // SyncNow programs what changed since the last sync, or everything when a full sync is due
 // (the first one, and after a failure).
 func (p *Proxy) SyncNow(ctx context.Context) error {
+	_, err := p.sync(ctx)
+	return err
+}
+
+// sync is SyncNow that also says whether a transaction went to the kernel.
+func (p *Proxy) sync(ctx context.Context) (applied bool, err error) {
 	p.syncMu.Lock()
 	defer p.syncMu.Unlock()
 	p.mu.Lock()
 	full := p.needFull
 	p.mu.Unlock()
 	if full {
-		return p.fullSync(ctx)
+		return true, p.fullSync(ctx)
 	}
-	_, err := p.partialSync(ctx)
-	return err
+	return p.partialSync(ctx)
 }
 
 // FullSync replaces the whole table from the cached objects.

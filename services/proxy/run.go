@@ -53,8 +53,15 @@ func (p *Proxy) syncLoop(ctx context.Context) {
 		if wait := p.cfg.MinSyncInterval - time.Since(last); wait > 0 {
 			sleep(ctx, wait)
 		}
-		last = time.Now()
-		if err := p.SyncNow(ctx); err != nil && ctx.Err() == nil {
+		// Only a sync that ran a transaction counts: one that found nothing to do (a new
+		// Service still waiting for its first slice) must not hold back the next by
+		// MinSyncInterval.
+		started := time.Now()
+		applied, err := p.sync(ctx)
+		if applied {
+			last = started
+		}
+		if err != nil && ctx.Err() == nil {
 			p.cfg.Logger.Warn("proxy sync failed; full sync next", "err", err)
 			sleep(ctx, failureBackoff)
 			// The full sync is due whether or not another change comes to wake the loop

@@ -97,3 +97,33 @@ func TestRunRetriesAFailedSync(t *testing.T) {
 		t.Fatalf("stats %+v, want one failure and then one full sync", s)
 	}
 }
+
+// TestRunSliceNotHeldBack: a sync that found nothing to do (a new Service waiting for its first
+// slice) does not count towards MinSyncInterval, so the slice that follows is programmed at
+// once, not a whole interval later.
+func TestRunSliceNotHeldBack(t *testing.T) {
+	reg, _ := regtest.New(t, regtest.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fake := knftables.NewFake(knftables.IPv4Family, "podnet")
+	p, _, _ := newTestProxy(t, func(c *Config) { c.Registry, c.NFT, c.MinSyncInterval = reg, fake, 2*time.Second })
+	go p.Run(ctx)
+	// Past the first full sync and the interval it starts.
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Stats().FullSyncs == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	if _, err := reg.Create(ctx, resource.Services, "default", service("web", "10.96.0.20", []corev1.ServicePort{tcp("http", 80, 8080)}), registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the Service's own (empty) sync runs
+	start := time.Now()
+	if _, err := reg.Create(ctx, resource.EndpointSlices, "default", slice("web", "web-1", web, ep("10.244.0.5")), registry.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, fake, "dnat to 10.244.0.5:8080", true)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("slice programmed %v after it was written, want well under MinSyncInterval (2s)", took)
+	}
+}
