@@ -30,4 +30,18 @@
 // loaded with the same nft on a table of its own: nft's cost on kube-proxy's shape, not
 // kube-proxy's Go code, which cannot run here. Services, pod, podnet and all three tables are
 // removed and checked gone at the end.
+//
+// DNS (skipped with -dns=false): a fourth podnet on the services section's veth (its DNS on
+// 10.250.0.1:53) holding 1,000 selectorless ClusterIP Services (2 endpoints each) and 100
+// headless ones (3 endpoints with hostnames), and CoreDNS (bin/coredns, or $COREDNS) beside it on
+// port 1053 with kubeadm's plugins for names: kubernetes (reading podnet's API through the
+// node's kubeconfig), forward and cache 30. Both forward to an upstream the bench serves itself
+// (in process, on 10.253.0.53:53 inside its namespace) that knows 1,000 names under example.test.
+// Every question of the two query files (cluster names: A, AAAA, SRV, PTR and headless names;
+// external names, cached) is asked of both servers first, which warms their caches and checks
+// that they answer alike; then dnsperf runs against each in turn, 3 rounds alternating which goes
+// first, at full load (queries per second, the server's CPU time per query) and at 10,000 queries
+// per second (p99 from dnsperf -v's per-query latencies). RSS of the daemon and of CoreDNS, and
+// the Go heap of podnet's DNS index and caches measured on a services/dns Server in the bench's
+// own process, close the table.
 package main

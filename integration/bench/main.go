@@ -27,6 +27,7 @@ type options struct {
 	pod       podOptions
 	services  bool
 	svc       svcOptions
+	dns       bool
 }
 
 func main() {
@@ -42,6 +43,7 @@ func main() {
 	flag.BoolVar(&o.cni, "cni", true, "measure CNI ADD/DEL (netplug against the reference plugins); -cni=false skips the section")
 	flag.BoolVar(&o.pods, "pods", true, "measure pods (podnet against podman); -pods=false skips the section")
 	flag.BoolVar(&o.services, "services", true, "measure services (proxy programming, full sync, traffic); -services=false skips the section")
+	flag.BoolVar(&o.dns, "dns", true, "measure cluster DNS (podnet against CoreDNS, with dnsperf); -dns=false skips the section")
 	flag.IntVar(&o.svc.max, "svc-max", 10000, "services present at the largest level (levels: 0, a tenth, all) and in the full sync")
 	flag.IntVar(&o.svc.samples, "svc-samples", 20, "services created per level for the programming figure")
 	flag.IntVar(&o.svc.connects, "svc-connects", 2000, "sequential connects per first-packet figure")
@@ -106,7 +108,12 @@ func inner(o options) error {
 		}
 	}
 	if o.services {
-		return serviceSection(ctx, o, tmp)
+		if err := serviceSection(ctx, o, tmp); err != nil {
+			return err
+		}
+	}
+	if o.dns {
+		return dnsSection(ctx, o, tmp)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package dns
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mdns "github.com/miekg/dns"
@@ -35,6 +36,9 @@ type cacheKey struct {
 type cacheItem struct {
 	msg     *mdns.Msg // without OPT
 	expires time.Time
+	// replaced is set when the entry leaves the cache (replaced or evicted): replies made from
+	// it are no longer what a lookup would serve.
+	replaced atomic.Bool
 }
 
 func newCache(size int, maxPos, maxNeg time.Duration) *cache {
@@ -50,8 +54,8 @@ func keyOf(req *mdns.Msg) cacheKey {
 	return cacheKey{name: strings.ToLower(q.Name), qtype: q.Qtype, do: do}
 }
 
-// get returns a reply to req from the cache, or nil.
-func (c *cache) get(req *mdns.Msg) *mdns.Msg {
+// get returns a reply to req from the cache, or nil; with it the entry and the TTL served.
+func (c *cache) get(req *mdns.Msg) (*mdns.Msg, *cacheItem, uint32) {
 	k := keyOf(req)
 	now := c.now()
 	c.mu.Lock()
@@ -62,11 +66,11 @@ func (c *cache) get(req *mdns.Msg) *mdns.Msg {
 	if it == nil || !now.Before(it.expires) {
 		c.miss++
 		c.mu.Unlock()
-		return nil
+		return nil, nil, 0
 	}
 	c.hits++
 	c.mu.Unlock()
-	left := uint32((it.expires.Sub(now) + time.Second - 1) / time.Second)
+	left := ttlLeft(it, now)
 	m := it.msg.Copy()
 	m.Id = req.Id
 	m.Question = []mdns.Question{req.Question[0]}
@@ -75,7 +79,7 @@ func (c *cache) get(req *mdns.Msg) *mdns.Msg {
 			rr.Header().Ttl = left
 		}
 	}
-	return m
+	return m, it, left
 }
 
 // put stores an upstream reply to req (which it copies) and caps the reply's TTLs to the
@@ -102,11 +106,23 @@ func (c *cache) put(req, resp *mdns.Msg) {
 	if negative {
 		into = c.neg
 	}
-	if _, ok := into[k]; !ok && len(into) >= c.size {
-		for old := range into { // evict an arbitrary entry
-			delete(into, old)
+	if old, ok := into[k]; ok {
+		old.replaced.Store(true)
+	} else if len(into) >= c.size {
+		for k, old := range into { // evict an arbitrary entry
+			old.replaced.Store(true)
+			delete(into, k)
 			break
 		}
+	}
+	// get prefers the positive entry of a key, so a new one there hides the negative one;
+	// both are retired either way (a retired entry only sends its replies the long way).
+	other := c.neg
+	if negative {
+		other = c.pos
+	}
+	if old, ok := other[k]; ok {
+		old.replaced.Store(true)
 	}
 	into[k] = &cacheItem{msg: m, expires: c.now().Add(d)}
 }

@@ -56,7 +56,8 @@ type Config struct {
 	// LocalIPs are this server's own addresses, for NS answers (CoreDNS's bound IPs). Default:
 	// the non-loopback, specified Listen addresses.
 	LocalIPs []netip.Addr
-	// CacheSize bounds the positive and the negative cache each (default 10,000; -1 disables).
+	// CacheSize bounds the positive and the negative cache each, and the packed UDP replies
+	// kept per index snapshot (default 10,000; -1 disables all three).
 	CacheSize int
 	// MaxCacheTTL and MaxNegativeTTL cap cached TTLs (defaults 3600 s and 1800 s).
 	MaxCacheTTL, MaxNegativeTTL time.Duration

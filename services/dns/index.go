@@ -55,6 +55,7 @@ type snapshot struct {
 	svcByIP    map[string]*svcRec     // ClusterIP
 	slicesByIP map[string][]*sliceRec // ready endpoint address
 	podsByIP   map[string][]podRec    // status.podIP
+	wire       *wireCache             // replies made from this snapshot (nil: none kept)
 }
 
 // Index holds the cluster objects DNS answers from. Its methods are safe for concurrent use.
@@ -67,16 +68,20 @@ type Index struct {
 	synced     bool
 	modified   int64
 
-	stale atomic.Bool
-	cur   atomic.Pointer[snapshot]
-	now   func() time.Time
+	stale    atomic.Bool
+	cur      atomic.Pointer[snapshot]
+	now      func() time.Time
+	wireSize int // replies each snapshot keeps
 }
 
 // NewIndex returns an empty index; synced says whether it is complete already (fed by
 // Set/Delete only) or waits for MarkSynced (fed by a watch): until then name errors are SERVFAIL,
 // as CoreDNS answers before its informers have synced.
-func NewIndex(synced bool) *Index {
-	x := &Index{now: time.Now, synced: synced}
+func NewIndex(synced bool) *Index { return newIndex(synced, 0) }
+
+// newIndex is NewIndex whose snapshots keep up to wireSize packed replies each.
+func newIndex(synced bool, wireSize int) *Index {
+	x := &Index{now: time.Now, synced: synced, wireSize: wireSize}
 	x.reset()
 	// A query must always find a snapshot, also while the first writer holds the lock and the
 	// query cannot build one (a nil snapshot crashed the daemon on an early query).
@@ -179,6 +184,7 @@ func (x *Index) build() *snapshot {
 		svcByIP:    map[string]*svcRec{},
 		slicesByIP: map[string][]*sliceRec{},
 		podsByIP:   make(map[string][]podRec, len(x.pods)),
+		wire:       newWireCache(x.wireSize),
 	}
 	for ns := range x.namespaces {
 		s.namespaces[ns] = struct{}{}

@@ -18,12 +18,14 @@ import (
 
 // Server answers the cluster zone from its Index and forwards the rest.
 type Server struct {
-	cfg     Config
-	index   *Index
-	fwd     *forwarder // nil: no forwarding
-	cache   *cache     // nil: no cache
-	loop    *loopGuard
-	metrics *metrics
+	cfg Config
+	// localReverse: the service and pod CIDRs, whose reverse names are answered here.
+	localReverse []netip.Prefix
+	index        *Index
+	fwd          *forwarder // nil: no forwarding
+	cache        *cache     // nil: no cache
+	loop         *loopGuard
+	metrics      *metrics
 }
 
 // New validates cfg and builds a Server; upstreams are read from cfg.ResolvConf now.
@@ -36,7 +38,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, index: NewIndex(cfg.Registry == nil), loop: lg, metrics: newMetrics()}
+	s := &Server{cfg: cfg, index: newIndex(cfg.Registry == nil, max(cfg.CacheSize, 0)), loop: lg, metrics: newMetrics(),
+		localReverse: append(append([]netip.Prefix(nil), cfg.ServiceCIDRs...), cfg.PodCIDRs...)}
 	if cfg.CacheSize > 0 {
 		s.cache = newCache(cfg.CacheSize, cfg.MaxCacheTTL, cfg.MaxNegativeTTL)
 	}
@@ -63,7 +66,7 @@ func (s *Server) Index() *Index { return s.index }
 
 // Answer is the reply to req as the server would send it over TCP (no truncation): cluster
 // names from the index, others forwarded. It does not modify req.
-func (s *Server) Answer(req *mdns.Msg) *mdns.Msg { return s.handle(req, false) }
+func (s *Server) Answer(req *mdns.Msg) *mdns.Msg { return s.handle(req, false, nil) }
 
 // WriteMetrics writes the counters and the latency histogram as Prometheus text.
 func (s *Server) WriteMetrics(w io.Writer) { s.metrics.write(w) }
@@ -72,7 +75,7 @@ func (s *Server) WriteMetrics(w io.Writer) { s.metrics.write(w) }
 func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 	start := time.Now()
 	_, udp := w.RemoteAddr().(*net.UDPAddr)
-	resp := s.handle(req, udp)
+	resp := s.handle(req, udp, nil)
 	if err := w.WriteMsg(resp); err != nil {
 		s.cfg.Logger.Debug("dns write failed", "err", err)
 	}
@@ -84,7 +87,8 @@ func (s *Server) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 }
 
 // handle is the whole path of one request: checks, answer or forward, EDNS echo, truncation.
-func (s *Server) handle(req *mdns.Msg, udp bool) *mdns.Msg {
+// o, when not nil, learns what the reply was made from.
+func (s *Server) handle(req *mdns.Msg, udp bool, o *origin) *mdns.Msg {
 	if len(req.Question) == 0 {
 		m := new(mdns.Msg)
 		m.Id, m.Response, m.Opcode, m.Rcode = req.Id, true, req.Opcode, mdns.RcodeServerFailure
@@ -106,7 +110,11 @@ func (s *Server) handle(req *mdns.Msg, udp bool) *mdns.Msg {
 		m.Extra = []mdns.RR{opt}
 		return m
 	}
-	resp := s.resolve(req, 0)
+	if o == nil {
+		o = new(origin)
+	}
+	o.fixed = true
+	resp := s.resolve(req, 0, o)
 	sizeAndDo(req, resp)
 	if udp {
 		resp.Truncate(udpSize(req))
@@ -121,41 +129,52 @@ func errorReply(req *mdns.Msg, rcode int) *mdns.Msg {
 	return m
 }
 
-// resolve answers from the index, or forwards.
-func (s *Server) resolve(req *mdns.Msg, depth int) *mdns.Msg {
+// resolve answers from the index, or forwards; o records the snapshot and what else the reply
+// depends on.
+func (s *Server) resolve(req *mdns.Msg, depth int, o *origin) *mdns.Msg {
 	a := &answerer{
 		lookup: lookup{
 			snap: s.index.snapshot(), ttl: uint32(s.cfg.TTL / time.Second), primaryZone: s.cfg.Zone,
 			localIPs: s.cfg.LocalIPs, depth: depth,
 		},
 		clusterZone:  s.cfg.Zone,
-		localReverse: append(append([]netip.Prefix(nil), s.cfg.ServiceCIDRs...), s.cfg.PodCIDRs...),
+		localReverse: s.localReverse,
+	}
+	if depth == 0 {
+		o.snap = a.snap
 	}
 	a.upstream = func(name string, qtype uint16) *mdns.Msg {
+		o.fixed = false
 		m := new(mdns.Msg)
 		m.SetQuestion(name, qtype)
 		m.RecursionDesired = req.RecursionDesired
-		if o := req.IsEdns0(); o != nil {
-			m.SetEdns0(o.UDPSize(), o.Do())
+		if opt := req.IsEdns0(); opt != nil {
+			m.SetEdns0(opt.UDPSize(), opt.Do())
 		}
-		return s.resolve(m, depth+1)
+		return s.resolve(m, depth+1, o)
 	}
 	if resp, v := a.respond(req); v == answered {
 		return resp
 	}
-	return s.forward(req)
+	return s.forward(req, o)
 }
 
 // forward answers from the cache or the upstreams; SERVFAIL when none can.
-func (s *Server) forward(req *mdns.Msg) *mdns.Msg {
+func (s *Server) forward(req *mdns.Msg, o *origin) *mdns.Msg {
 	if s.fwd == nil || s.loop.detected.Load() {
+		o.fixed = false
 		return errorReply(req, mdns.RcodeServerFailure)
 	}
 	if s.cache != nil {
-		if m := s.cache.get(req); m != nil {
+		if m, it, left := s.cache.get(req); m != nil {
+			if o.item != nil { // a second cached name in one reply: too much to track
+				o.fixed = false
+			}
+			o.item, o.left = it, left
 			return m
 		}
 	}
+	o.fixed = false
 	resp, err := s.fwd.exchange(req)
 	if err != nil {
 		s.cfg.Logger.Debug("dns forward failed", "name", req.Question[0].Name, "err", err)
@@ -229,8 +248,8 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := srv.ActivateAndServe(); err != nil {
-				errc <- fmt.Errorf("dns serve %s: %w", srv.Net, err)
+			if err := srv.serve(); err != nil {
+				errc <- fmt.Errorf("dns serve %s: %w", srv.network(), err)
 			}
 		}()
 	}
@@ -250,14 +269,16 @@ func (s *Server) Run(ctx context.Context) error {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	for _, srv := range servers {
-		_ = srv.ShutdownContext(sctx)
+		_ = srv.shutdown(sctx)
 	}
 	cancel()
 	return err
 }
 
 // listen opens the sockets: UDPSockets SO_REUSEPORT UDP sockets and one TCP listener per address.
-func (s *Server) listen() ([]*mdns.Server, error) {
+// UDP on a given address is served by podnet's own loop (udp.go); on an unspecified one by
+// miekg/dns, which sends each reply from the address its query came to.
+func (s *Server) listen() ([]listener, error) {
 	n := s.cfg.UDPSockets
 	if n == 0 {
 		n = runtime.NumCPU()
@@ -271,15 +292,10 @@ func (s *Server) listen() ([]*mdns.Server, error) {
 		}
 		return serr
 	}}
-	var out []*mdns.Server
+	var out []listener
 	closeAll := func() {
-		for _, srv := range out {
-			if srv.PacketConn != nil {
-				srv.PacketConn.Close()
-			}
-			if srv.Listener != nil {
-				srv.Listener.Close()
-			}
+		for _, l := range out {
+			l.close()
 		}
 	}
 	for _, ap := range s.cfg.Listen {
@@ -290,17 +306,44 @@ func (s *Server) listen() ([]*mdns.Server, error) {
 				closeAll()
 				return nil, fmt.Errorf("dns listen udp %s: %w", addr, err)
 			}
-			out = append(out, &mdns.Server{PacketConn: pc, Net: "udp", Handler: s, UDPSize: 65535})
+			if uc, ok := pc.(*net.UDPConn); ok && !ap.Addr().IsUnspecified() {
+				out = append(out, newUDPServer(s, uc))
+				continue
+			}
+			out = append(out, mdnsServer{&mdns.Server{PacketConn: pc, Net: "udp", Handler: s, UDPSize: 65535}})
 		}
 		l, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("dns listen tcp %s: %w", addr, err)
 		}
-		out = append(out, &mdns.Server{Listener: l, Net: "tcp", Handler: s})
+		out = append(out, mdnsServer{&mdns.Server{Listener: l, Net: "tcp", Handler: s}})
 	}
 	if len(out) == 0 && len(s.cfg.Listen) > 0 {
 		return nil, errors.New("dns: no listeners")
 	}
 	return out, nil
+}
+
+// listener is one socket being served.
+type listener interface {
+	serve() error
+	shutdown(ctx context.Context) error
+	close() // before serve: release the socket
+	network() string
+}
+
+// mdnsServer serves TCP, and UDP on unspecified addresses, with miekg/dns.
+type mdnsServer struct{ *mdns.Server }
+
+func (m mdnsServer) serve() error                       { return m.ActivateAndServe() }
+func (m mdnsServer) shutdown(ctx context.Context) error { return m.ShutdownContext(ctx) }
+func (m mdnsServer) network() string                    { return m.Net }
+func (m mdnsServer) close() {
+	if m.PacketConn != nil {
+		m.PacketConn.Close()
+	}
+	if m.Listener != nil {
+		m.Listener.Close()
+	}
 }
