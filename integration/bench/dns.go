@@ -258,6 +258,8 @@ func dnsRows(o dnsOptions, f dnsFigures) []row {
 			row{fmt.Sprintf("%s: queries/s, best of %d", name, o.rounds), fmt.Sprintf("%.0f", ours.qps), fmt.Sprintf("%.0f", peer.qps), goal},
 			row{fmt.Sprintf("%s: server CPU per query (µs), full-load runs", name),
 				cpuPerQuery(f.runs[name]["podnet"]), cpuPerQuery(f.runs[name]["CoreDNS"]), ""},
+			row{fmt.Sprintf("%s: dnsperf's CPU per query (µs), same runs", name),
+				clientCPUPerQuery(f.runs[name]["podnet"]), clientCPUPerQuery(f.runs[name]["CoreDNS"]), ""},
 			row{fmt.Sprintf("%s: p99 (ms) at %s queries/s, median of %d", name, count(o.rate), o.rounds),
 				ms3(medianP99(f.paced[name]["podnet"])), ms3(medianP99(f.paced[name]["CoreDNS"])), ""})
 	}
@@ -354,6 +356,16 @@ func cpuPerQuery(runs []perfRun) string {
 	var sum perfRun
 	for _, r := range runs {
 		sum.serverCPU += r.serverCPU
+		sum.completed += r.completed
+	}
+	return usPerQuery(sum)
+}
+
+// clientCPUPerQuery is dnsperf's CPU time per completed query over all runs, in µs.
+func clientCPUPerQuery(runs []perfRun) string {
+	var sum perfRun
+	for _, r := range runs {
+		sum.serverCPU += r.clientCPU
 		sum.completed += r.completed
 	}
 	return usPerQuery(sum)

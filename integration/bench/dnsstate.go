@@ -245,10 +245,20 @@ func heapMB() float64 {
 }
 
 // measureDNSHeap lists the node's objects, feeds them to a fresh dns.Server serving UDP on
-// loopback, builds its snapshot with one query, then asks it every question of qs. The listed
-// objects are dropped before the index is measured, so that only what the index keeps counts.
+// loopback, builds its snapshot with one query, then asks it every distinct question of qs
+// twice. The listed objects are dropped before the index is measured, so that only what the
+// index keeps counts; the questions are live throughout, so that they count in neither figure.
 func (n *svcNode) measureDNSHeap(ctx context.Context, qs []query) (h dnsHeap, err error) {
 	const listen = "127.0.0.1:5354"
+	var distinct []query
+	seen := map[query]bool{}
+	for _, q := range qs {
+		if !seen[q] {
+			seen[q] = true
+			distinct = append(distinct, q)
+		}
+	}
+	defer runtime.KeepAlive(distinct)
 	before := heapMB()
 	srv, err := dns.New(dns.Config{Upstreams: []netip.AddrPort{upstreamAddr()}, LoopProbes: -1,
 		Listen: []netip.AddrPort{netip.MustParseAddrPort(listen)}})
@@ -273,12 +283,7 @@ func (n *svcNode) measureDNSHeap(ctx context.Context, qs []query) (h dnsHeap, er
 	indexed := heapMB()
 	h.index = indexed - before
 	client := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
-	seen := map[query]bool{}
-	for _, q := range qs {
-		if seen[q] {
-			continue
-		}
-		seen[q] = true
+	for _, q := range distinct {
 		for range 2 {
 			m := new(mdns.Msg)
 			m.SetQuestion(q.name, q.qtype)
@@ -288,7 +293,6 @@ func (n *svcNode) measureDNSHeap(ctx context.Context, qs []query) (h dnsHeap, er
 			}
 		}
 	}
-	seen = nil
 	h.caches = heapMB() - indexed
 	runtime.KeepAlive(srv)
 	return h, nil
