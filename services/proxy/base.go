@@ -100,21 +100,24 @@ func baseRules(c Config, f fam) [][2]string {
 		}
 		r = append(r, [2]string{"filter-prerouting", drop + " fib saddr type != local drop"})
 	}
+	// One rule for every ClusterIP instead of one per service chain: a sync of 10,000 services
+	// writes 10,000 rules less (nft's load time grows with rules). Sources on the node itself
+	// are left alone: the endpoint's reply comes back to the node anyway, and skipping the
+	// masquerade (with its random port choice) makes a connection from the node to a ClusterIP
+	// cost little more than one to the pod itself. Only sources outside the node need it, and
+	// the filter above drops those unless a CIDR is missing. It sits in nat-prerouting, not in
+	// the services chain: in nat-output every source is the node's own, and the node's
+	// connections then skip its set lookup and fib lookup.
+	masq := fmt.Sprintf("%s daddr @%s fib saddr type != local %s", kw, setClusterIPs, setMasqMark)
 	if len(c.ClusterCIDRs) > 0 {
-		// One rule for every ClusterIP instead of one per service chain: a sync of 10,000
-		// services writes 10,000 rules less (nft's load time grows with rules). Sources on
-		// the node itself are left alone: the endpoint's reply comes back to the node anyway,
-		// and skipping the masquerade (with its random port choice) makes a connection from
-		// the node to a ClusterIP cost little more than one to the pod itself. Only sources
-		// outside the node need it, and the filter above drops those unless a CIDR is missing.
-		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s %s saddr != %s fib saddr type != local %s", kw, setClusterIPs, kw, prefixSet(c.ClusterCIDRs), setMasqMark)})
-	} else {
-		r = append(r, [2]string{chainServices, fmt.Sprintf("%s daddr @%s fib saddr type != local %s", kw, setClusterIPs, setMasqMark)})
+		masq = fmt.Sprintf("%s daddr @%s %s saddr != %s fib saddr type != local %s", kw, setClusterIPs, kw, prefixSet(c.ClusterCIDRs), setMasqMark)
 	}
-	r = append(r,
-		// Last in the chain: the firewall chains end in return or drop.
-		[2]string{"filter-prerouting", ipVmap(mapFirewallIPs)},
-		[2]string{"filter-output", ipVmap(mapFirewallIPs)},
+	r = append(r, [2]string{canaryChain, masq},
+		// Last in the chain: the firewall chains end in return or drop. Only a connection's
+		// first packet is looked up (as kube-proxy does): the others follow its conntrack
+		// entry, and the lookup would otherwise cost every packet the node sends or receives.
+		[2]string{"filter-prerouting", "ct state new " + ipVmap(mapFirewallIPs)},
+		[2]string{"filter-output", "ct state new " + ipVmap(mapFirewallIPs)},
 		[2]string{"filter-input", "ct state new jump " + chainEndpointsChk},
 		[2]string{"filter-forward", "ct state new jump " + chainEndpointsChk},
 		[2]string{"filter-forward", "ct state new jump " + chainClusterIPChk},

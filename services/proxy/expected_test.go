@@ -143,21 +143,21 @@ add rule ip podnet endpoints-check ip daddr @nodeport-ips meta l4proto . th dpor
 add rule ip podnet filter-forward ct state new jump endpoints-check
 add rule ip podnet filter-forward ct state new jump cluster-ips-check
 add rule ip podnet filter-input ct state new jump endpoints-check
-add rule ip podnet filter-output ip daddr . meta l4proto . th dport vmap @firewall-ips
+add rule ip podnet filter-output ct state new ip daddr . meta l4proto . th dport vmap @firewall-ips
 add rule ip podnet filter-output-post-dnat ct state new jump endpoints-check
 add rule ip podnet filter-output-post-dnat ct state new jump cluster-ips-check
 add rule ip podnet filter-prerouting ip daddr 10.96.0.0/12 ip saddr != 10.244.0.0/16 fib saddr type != local drop
-add rule ip podnet filter-prerouting ip daddr . meta l4proto . th dport vmap @firewall-ips
+add rule ip podnet filter-prerouting ct state new ip daddr . meta l4proto . th dport vmap @firewall-ips
 add rule ip podnet masquerading ct status dnat ip saddr . ip daddr @hairpin masquerade
 add rule ip podnet masquerading meta mark & 0x4000 == 0 return
 add rule ip podnet masquerading meta mark set meta mark ^ 0x4000
 add rule ip podnet masquerading masquerade fully-random
 add rule ip podnet nat-output jump services
 add rule ip podnet nat-postrouting jump masquerading
+add rule ip podnet nat-prerouting ip daddr @cluster-ips ip saddr != 10.244.0.0/16 fib saddr type != local meta mark set meta mark | 0x4000
 add rule ip podnet nat-prerouting jump services
 add rule ip podnet reject-chain meta l4proto tcp reject with tcp reset
 add rule ip podnet reject-chain reject
-add rule ip podnet services ip daddr @cluster-ips ip saddr != 10.244.0.0/16 fib saddr type != local meta mark set meta mark | 0x4000
 add rule ip podnet services ip daddr . meta l4proto . th dport vmap @service-ips
 add rule ip podnet services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
 add element ip podnet nodeport-ips { 192.168.1.10 }`
