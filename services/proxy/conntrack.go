@@ -18,6 +18,9 @@ type Flow struct {
 	OrigDstPort uint16
 	// ReplySrc is the endpoint that answers (the DNAT target).
 	ReplySrc netip.AddrPort
+	// Spare, when set, keeps the entries whose answering endpoint is in it (a pointer, so that
+	// Flow stays comparable).
+	Spare *[]netip.AddrPort
 }
 
 // Conntrack deletes stale UDP conntrack entries.
@@ -59,6 +62,28 @@ func staleFlows(old, new *svcState) []Flow {
 		}
 	}
 	return dedupFlows(out)
+}
+
+// unknownPastFlows is the cleanup when what was programmed before is unknown (the first sync
+// of a process; the table and the kernel's conntrack outlived the last one): every UDP entry
+// through the services that is not answered by one of their current endpoints. Flows that
+// still point at a live endpoint keep their entry: deleting one under a client in mid-exchange
+// loses the answer in flight (its un-DNAT has nothing to go by), e.g. a pod's DNS query while
+// the daemon restarts.
+func unknownPastFlows(st *svcState) []Flow {
+	var out []Flow
+	for _, u := range udpOf(st) {
+		spare := slices.Clone(u.endpoints)
+		slices.SortFunc(spare, netip.AddrPort.Compare)
+		spare = slices.Compact(spare)
+		for _, fe := range u.frontends {
+			out = append(out, Flow{OrigDst: fe, Spare: &spare})
+		}
+		if u.nodePort != 0 {
+			out = append(out, Flow{OrigDstPort: u.nodePort, Spare: &spare})
+		}
+	}
+	return out
 }
 
 func udpOf(st *svcState) map[string]udpPort {
@@ -115,6 +140,11 @@ func (f udpFilter) MatchConntrackFlow(c *netlink.ConntrackFlow) bool {
 		return false
 	}
 	if f.ReplySrc.IsValid() && !tupleIs(c.Reverse.SrcIP, c.Reverse.SrcPort, f.ReplySrc) {
+		return false
+	}
+	if f.Spare != nil && slices.ContainsFunc(*f.Spare, func(e netip.AddrPort) bool {
+		return tupleIs(c.Reverse.SrcIP, c.Reverse.SrcPort, e)
+	}) {
 		return false
 	}
 	return true

@@ -147,7 +147,11 @@ func sport(name string, proto corev1.Protocol, port int32) discoveryv1.EndpointP
 func flowsText(fs []Flow) string {
 	var s []string
 	for _, f := range fs {
-		s = append(s, fmt.Sprintf("dst=%v dport=%d reply=%v", f.OrigDst, f.OrigDstPort, f.ReplySrc))
+		line := fmt.Sprintf("dst=%v dport=%d reply=%v", f.OrigDst, f.OrigDstPort, f.ReplySrc)
+		if f.Spare != nil {
+			line += fmt.Sprintf(" spare=%v", *f.Spare)
+		}
+		s = append(s, line)
 	}
 	slices.Sort(s)
 	return strings.Join(s, "\n")

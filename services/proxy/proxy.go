@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -222,7 +223,7 @@ func (p *Proxy) fullSync(ctx context.Context) error {
 		p.mu.Unlock()
 		return fmt.Errorf("full sync of %d services: %w", len(changes), err)
 	}
-	old := p.state
+	old, first := p.state, p.stats.FullSyncs == 0
 	fresh.apply(pl)
 	p.state, p.needFull = fresh, false
 	p.stats.Syncs++
@@ -231,7 +232,11 @@ func (p *Proxy) fullSync(ctx context.Context) error {
 	p.stats.LastFullSync = p.stats.LastSync
 	p.mu.Unlock()
 	p.cfg.Logger.Debug("proxy full sync", "services", len(changes), "ops", tx.NumOperations(), "took", time.Since(start))
-	p.cleanConntrack(old.services, fresh.services)
+	if first {
+		p.cleanUnknownConntrack(fresh.services)
+	} else {
+		p.cleanConntrack(old.services, fresh.services)
+	}
 	return nil
 }
 
@@ -339,6 +344,16 @@ func (p *Proxy) wakeLocked() {
 	}
 }
 
+// cleanUnknownConntrack deletes the UDP flows through the services that their current
+// endpoints do not answer, when what was programmed before this process is unknown.
+func (p *Proxy) cleanUnknownConntrack(svcs map[string]*svcState) {
+	var flows []Flow
+	for _, k := range slices.Sorted(maps.Keys(svcs)) {
+		flows = append(flows, unknownPastFlows(svcs[k])...)
+	}
+	p.deleteFlows(flows)
+}
+
 // cleanConntrack deletes the UDP flows the change made stale; a failure is logged, not
 // retried: the entries expire on their own, this only makes recovery immediate.
 func (p *Proxy) cleanConntrack(old, new map[string]*svcState) {
@@ -357,6 +372,12 @@ func (p *Proxy) cleanConntrack(old, new map[string]*svcState) {
 	for _, k := range keys {
 		flows = append(flows, staleFlows(old[k], new[k])...)
 	}
+	p.deleteFlows(flows)
+}
+
+// deleteFlows deletes UDP conntrack entries; a failure is logged, not retried (see
+// cleanConntrack).
+func (p *Proxy) deleteFlows(flows []Flow) {
 	if len(flows) == 0 {
 		return
 	}

@@ -3,11 +3,15 @@ package proxy
 import (
 	"context"
 	"errors"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"sigs.k8s.io/knftables"
@@ -163,6 +167,38 @@ func TestConntrackCleanup(t *testing.T) {
 				t.Errorf("flows:\n%s\nwant:\n%s", got, tc.want)
 			}
 		})
+	}
+}
+
+// The first sync of a process does not know what the table held before it (a restart): it
+// deletes only the UDP entries through the services that their current endpoints do not
+// answer, never a live flow.
+func TestConntrackFirstSync(t *testing.T) {
+	p, _, ct := newTestProxy(t, nil)
+	p.SetService(service("dns", "10.96.0.10", []corev1.ServicePort{udp("dns", 53, 53)}))
+	p.SetSlice(slice("dns", "dns-1", []discoveryv1.EndpointPort{sport("dns", corev1.ProtocolUDP, 53)}, ep("10.244.0.7")))
+	p.SetService(service("web", "10.96.0.20", []corev1.ServicePort{tcp("http", 80, 8080)}))
+	mustSync(t, p)
+	if got, want := flowsText(ct.take()), "dst=10.96.0.10:53 dport=0 reply=invalid AddrPort spare=[10.244.0.7:53]"; got != want {
+		t.Errorf("flows:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestUDPFilterSpare(t *testing.T) {
+	spare := []netip.AddrPort{netip.MustParseAddrPort("10.244.0.7:53")}
+	f := udpFilter(Flow{OrigDst: netip.MustParseAddrPort("10.96.0.10:53"), Spare: &spare})
+	flow := func(replySrc string) *netlink.ConntrackFlow {
+		r := netip.MustParseAddrPort(replySrc)
+		c := &netlink.ConntrackFlow{}
+		c.Forward.Protocol, c.Forward.DstIP, c.Forward.DstPort = unix.IPPROTO_UDP, net.ParseIP("10.96.0.10"), 53
+		c.Reverse.SrcIP, c.Reverse.SrcPort = r.Addr().AsSlice(), r.Port()
+		return c
+	}
+	if f.MatchConntrackFlow(flow("10.244.0.7:53")) {
+		t.Error("deletes a flow its current endpoint answers")
+	}
+	if !f.MatchConntrackFlow(flow("10.244.0.9:53")) {
+		t.Error("keeps a flow to an endpoint that is gone")
 	}
 }
 
