@@ -286,7 +286,8 @@ func checkChanges(t *testing.T, k kubectlRun) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		watched, _, _ = k("", "get", "svc", "web", "-n", "shop", "-w", "--request-timeout=5s")
+		// Long enough for the eight kubectl calls below on a loaded 2-core machine (5 s was not).
+		watched, _, _ = k("", "get", "svc", "web", "-n", "shop", "-w", "--request-timeout=15s")
 	}()
 	time.Sleep(1500 * time.Millisecond)
 
