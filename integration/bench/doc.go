@@ -39,9 +39,11 @@
 // (in process, on 10.253.0.53:53 inside its namespace) that knows 1,000 names under example.test.
 // Every question of the two query files (cluster names: A, AAAA, SRV, PTR and headless names;
 // external names, cached) is asked of both servers first, which warms their caches and checks
-// that they answer alike; then dnsperf runs against each in turn, 3 rounds alternating which goes
-// first, at full load (queries per second, the server's CPU time per query) and at 10,000 queries
-// per second (p99 from dnsperf -v's per-query latencies). RSS of the daemon and of CoreDNS, and
-// the Go heap of podnet's DNS index and caches measured on a services/dns Server in the bench's
-// own process, close the table.
+// that they answer alike; then dnsperf runs against each in turn for -duration, 5 rounds
+// alternating which goes first, at full load (queries per second, the server's CPU time per
+// query) and at 10,000 queries per second (p99 from dnsperf -v's per-query latencies); figures
+// are medians of the rounds, the goal is read on the median of each round's podnet/CoreDNS
+// ratio (the machine may be shared: back-to-back runs see it alike). RSS of the daemon and of
+// CoreDNS, and the Go heap of podnet's DNS index and caches measured on a services/dns Server in
+// the bench's own process, close the table.
 package main

@@ -138,6 +138,47 @@ func BenchmarkAnswer(b *testing.B) {
 	}
 }
 
+// BenchmarkKeptReply is a repeated question's work inside the server: the kept reply found
+// and copied with the request's ID (what BenchmarkAnswer's work becomes for a question asked
+// before), no sockets.
+func BenchmarkKeptReply(b *testing.B) {
+	s := benchServer(b)
+	cluster, external := benchQueries(b)
+	for _, bc := range []struct {
+		name string
+		qs   [][]byte
+	}{{"cluster", cluster}, {"external-cached", external}} {
+		for _, q := range bc.qs {
+			for range 2 { // the first forwards, the second is a cache hit and may be kept
+				m := new(mdns.Msg)
+				_ = m.Unpack(q)
+				var o origin
+				resp := s.handle(m, true, &o)
+				wire, err := resp.Pack()
+				if err != nil {
+					b.Fatal(err)
+				}
+				s.keep(q, wire, &o, m.Question[0].Qtype, resp.Rcode)
+			}
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				var out []byte
+				i := 0
+				for pb.Next() {
+					reply, r := s.fromWire(bc.qs[i%len(bc.qs)], out)
+					if r == nil {
+						b.Fatal("no kept reply")
+					}
+					out = reply
+					i++
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkServeUDP is the whole path through the UDP sockets on loopback, from clients of
 // its own (each a socket with a window of queries in flight); the clients cost CPU too.
 func BenchmarkServeUDP(b *testing.B) {

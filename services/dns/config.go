@@ -33,7 +33,10 @@ type Config struct {
 	TTL time.Duration
 	// Listen are the addresses served over UDP and TCP. Empty: no listeners (Answer only).
 	Listen []netip.AddrPort
-	// UDPSockets is the number of SO_REUSEPORT UDP sockets per address (default: one per CPU).
+	// UDPSockets is the number of SO_REUSEPORT UDP sockets per address, each read by one
+	// goroutine (default: one per two CPUs, at least one). The clients are the node's own pods,
+	// on the same CPUs; a socket that takes more of the queries reads them in bigger batches,
+	// which costs less per query (on 2 CPUs under dnsperf: 6.4 µs with one socket, 7.4 with two).
 	UDPSockets int
 	// ResolvConf names the upstream resolvers (default /etc/resolv.conf). When it names only a
 	// local stub (127.0.0.53), SystemdResolvConf is read instead.

@@ -10,10 +10,10 @@
 //   - the answers: pure functions of a snapshot and a question (lookup.go, answer.go);
 //   - forwarding: resolv.conf parsing, upstream exchange with TCP retry, the positive and
 //     negative cache, and loop detection (resolvconf.go, forward.go, cache.go, loop.go);
-//   - the UDP (SO_REUSEPORT, one socket per CPU) and TCP listeners (server.go); UDP on a given
-//     address is podnet's own loop (udp.go, mmsg.go): batches of datagrams per recvmmsg and
-//     sendmmsg, and a question already answered is answered again from its kept packed reply
-//     (wire.go), valid for the index snapshot and forwarding-cache entry it was made from;
+//   - the UDP (SO_REUSEPORT, one socket per two CPUs) and TCP listeners (server.go); UDP on a
+//     given address is podnet's own loop (udp.go, mmsg.go): batches of datagrams per recvmmsg
+//     and sendmmsg, and a question already answered is answered again from its kept packed
+//     reply (wire.go), valid for the index snapshot and forwarding-cache entry it was made from;
 //   - Prometheus-text metrics (metrics.go).
 //
 // The kube-dns Service, its endpoints and the daemon wiring live elsewhere (cmd/, services/).

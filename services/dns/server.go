@@ -281,7 +281,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) listen() ([]listener, error) {
 	n := s.cfg.UDPSockets
 	if n == 0 {
-		n = runtime.NumCPU()
+		n = max(1, runtime.NumCPU()/2)
 	}
 	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
