@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	gnft "github.com/google/nftables"
-	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
@@ -139,10 +138,7 @@ func (b *batchingNFT) RunPartial(ctx context.Context, tx *knftables.Transaction,
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if len(ops) > maxNetlinkOps {
-		return true, b.Run(ctx, tx)
-	}
-	conn, err := gnft.New(gnft.WithSockOptions(batchBuffers(len(ops))))
+	conn, err := gnft.New()
 	if err != nil {
 		return false, fmt.Errorf("netlink: %w", err)
 	}
@@ -156,35 +152,4 @@ func (b *batchingNFT) RunPartial(ctx context.Context, tx *knftables.Transaction,
 		return false, fmt.Errorf("netlink batch of %d operations: %w", len(ops), err)
 	}
 	return false, nil
-}
-
-// maxNetlinkOps bounds the partial syncs sent over netlink. Bigger ones (a burst of hundreds of
-// Services coalesced into one sync) go through nft, whose fixed cost is small beside theirs,
-// and their batch would need socket buffers of many megabytes (see batchBuffers).
-const maxNetlinkOps = 1000
-
-// batchBuffers sizes the socket for a batch of n operations. The kernel takes a batch only
-// whole, from one sendmsg (nfnetlink_rcv_batch works on one skb), and answers every message
-// with an ack, and every rule with an echo of it (google/nftables asks for both), all queued
-// before they are read: with the default buffers (net.core.[rw]mem_default, 208 KiB) a batch
-// of a few hundred operations fails with EMSGSIZE or ENOBUFS. The FORCE options go beyond
-// [rw]mem_max, which the daemon (CAP_NET_ADMIN) may.
-func batchBuffers(n int) gnft.SockOption {
-	snd, rcv := 64<<10+n*2<<10, 64<<10+n*8<<10
-	return func(c *netlink.Conn) error {
-		raw, err := c.SyscallConn()
-		if err != nil {
-			return fmt.Errorf("netlink socket: %w", err)
-		}
-		var serr error
-		err = raw.Control(func(fd uintptr) {
-			serr = errors.Join(
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, snd),
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcv))
-		})
-		if err = errors.Join(err, serr); err != nil {
-			return fmt.Errorf("netlink socket buffers: %w", err)
-		}
-		return nil
-	}
 }
