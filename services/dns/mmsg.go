@@ -29,6 +29,13 @@ type mmsgConn struct {
 	names []unix.RawSockaddrInet6 // the senders; replies go back to them
 	shdrs []mmsghdr               // one per reply to send
 	siov  []unix.Iovec
+
+	// The syscalls, as RawConn's callbacks: bound once, so that a batch allocates nothing (a
+	// closure passed to an interface method escapes), with their arguments and results here.
+	recvFn, sendFn func(fd uintptr) bool
+	off, end       int // replies off..end-1 are to be sent
+	n              int // datagrams read, or replies sent
+	errno          syscall.Errno
 }
 
 // mmsghdr is struct mmsghdr: a msghdr and the byte count the kernel fills in (Go pads it as C
@@ -55,6 +62,7 @@ func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
 		rhdrs: make([]mmsghdr, batch), riov: make([]unix.Iovec, batch), names: make([]unix.RawSockaddrInet6, batch),
 		shdrs: make([]mmsghdr, batch), siov: make([]unix.Iovec, batch),
 	}
+	m.recvFn, m.sendFn = m.recvmmsg, m.sendmmsg
 	for i := range m.rhdrs {
 		m.riov[i].Base = &m.bufs[i*size]
 		m.riov[i].SetLen(size)
@@ -77,23 +85,23 @@ func (m *mmsgConn) read() (int, error) {
 		m.rhdrs[i].hdr.Flags = 0
 		m.rhdrs[i].n = 0
 	}
-	var n int
-	var errno syscall.Errno
-	err := m.rc.Read(func(fd uintptr) bool {
-		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.rhdrs[0])), uintptr(len(m.rhdrs)), 0, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false
-		}
-		n, errno = int(r), e
-		return true
-	})
-	if err != nil {
+	if err := m.rc.Read(m.recvFn); err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, os.NewSyscallError("recvmmsg", errno)
+	if m.errno != 0 {
+		return 0, os.NewSyscallError("recvmmsg", m.errno)
 	}
-	return n, nil
+	return m.n, nil
+}
+
+// recvmmsg is read's call; false (nothing queued) makes RawConn wait until the socket is readable.
+func (m *mmsgConn) recvmmsg(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.rhdrs[0])), uintptr(len(m.rhdrs)), 0, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	m.n, m.errno = int(r), e
+	return true
 }
 
 // packet is datagram i of the last read.
@@ -126,25 +134,25 @@ func (m *mmsgConn) setReply(k, i int, reply []byte) {
 // send writes replies 0..k-1; one the kernel refuses is skipped and reported through fail, as a
 // failed write of a single reply would be.
 func (m *mmsgConn) send(k int, fail func(error)) error {
-	for off := 0; off < k; {
-		var sent int
-		var errno syscall.Errno
-		err := m.rc.Write(func(fd uintptr) bool {
-			r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.shdrs[off])), uintptr(k-off), 0, 0, 0)
-			if e == unix.EAGAIN || e == unix.EINTR {
-				return false
-			}
-			sent, errno = int(r), e
-			return true
-		})
-		if err != nil {
+	for m.off, m.end = 0, k; m.off < m.end; {
+		if err := m.rc.Write(m.sendFn); err != nil {
 			return err
 		}
-		if errno != 0 {
-			fail(os.NewSyscallError("sendmmsg", errno))
-			sent = 1
+		if m.errno != 0 {
+			fail(os.NewSyscallError("sendmmsg", m.errno))
+			m.n = 1
 		}
-		off += sent
+		m.off += m.n
 	}
 	return nil
+}
+
+// sendmmsg is send's call; false (no room) makes RawConn wait until the socket is writable.
+func (m *mmsgConn) sendmmsg(fd uintptr) bool {
+	r, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.shdrs[m.off])), uintptr(m.end-m.off), 0, 0, 0)
+	if e == unix.EAGAIN || e == unix.EINTR {
+		return false
+	}
+	m.n, m.errno = int(r), e
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -325,5 +326,40 @@ func TestUDPShutdownWaits(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// TestKeptRepliesAllocateNothing: once a question's reply is kept, answering it again over UDP
+// allocates nothing in the server (the client here reuses its buffers too).
+func TestKeptRepliesAllocateNothing(t *testing.T) {
+	s := newTestServer(t, nil)
+	addr := udpServerFor(t, s)
+	c, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	q := packQuery(t, "web.default.svc.cluster.local.", mdns.TypeA, nil)
+	buf := make([]byte, 4096)
+	ask := func(n int) {
+		for range n {
+			if _, err := c.Write(q); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Read(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	ask(10)
+	const n = 5000
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	ask(n)
+	runtime.ReadMemStats(&after)
+	per := float64(after.Mallocs-before.Mallocs) / n
+	t.Logf("%.4f allocations per repeated question", per)
+	if per > 0.05 {
+		t.Errorf("%.2f allocations per repeated question", per)
 	}
 }
