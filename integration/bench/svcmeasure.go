@@ -103,20 +103,35 @@ func connectLatency(addr string, n int) (connectFigure, error) {
 type httpFigures struct {
 	rps float64
 	p99 time.Duration
-	err error // the first failure, if any request failed
+	lat []time.Duration // every request's
+	err error           // the first failure, if any request failed
 }
 
-// httpLoad is figure (c): workers clients for dur, each request an HTTP/1.1 GET / on a new TCP
-// connection (DNAT is decided per connection, so reusing connections would measure the pod).
-func httpLoad(ctx context.Context, url string, workers int, dur time.Duration) httpFigures {
+// The two ways figure (c) sends requests.
+const (
+	// connNew opens a TCP connection per request: every request pays the connection's setup,
+	// and through a ClusterIP the DNAT decision and conntrack's NAT binding.
+	connNew = "new connection per request"
+	// connKeep reuses each client's connection, as wrk and hey do by default: what a
+	// request costs once connected (through a ClusterIP: conntrack's per-packet address
+	// rewrite and, from the node, a route lookup per packet after DNAT).
+	connKeep = "keep-alive"
+)
+
+// httpLoad is figure (c): workers clients for dur, each sending HTTP/1.1 GET / in turn, on a
+// new TCP connection per request or on one kept-alive connection per client (mode).
+func httpLoad(ctx context.Context, url, mode string, workers int, dur time.Duration) httpFigures {
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
+	tr := &http.Transport{
+		DisableKeepAlives:   mode == connNew,
+		MaxIdleConnsPerHost: workers,
 		// Close with RST: the client's end must not sit in TIME_WAIT, or some 50,000
 		// connections in a few seconds would run out of ephemeral ports.
 		DialContext: (&net.Dialer{Control: lingerZero}).DialContext,
-	}}
+	}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Timeout: 5 * time.Second, Transport: tr}
 	var mu sync.Mutex
 	var all []time.Duration
 	var failures atomic.Int64
@@ -147,7 +162,7 @@ func httpLoad(ctx context.Context, url string, workers int, dur time.Duration) h
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	f := httpFigures{rps: float64(len(all)) / elapsed.Seconds()}
+	f := httpFigures{rps: float64(len(all)) / elapsed.Seconds(), lat: all}
 	if len(all) > 0 {
 		f.p99 = percentiles(all).p99
 	}
