@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -21,8 +22,9 @@ const corednsPort = 1053
 // coredns is the peer of the DNS section: CoreDNS with kubeadm's plugins for names (kubernetes,
 // forward, cache), reading podnet's API through the node's kubeconfig.
 type coredns struct {
-	cmd *exec.Cmd
-	log *os.File
+	cmd     *exec.Cmd
+	log     *os.File
+	stopped sync.Once
 }
 
 // corednsBinary is bin/coredns beside the podnet binary (hack/deps.sh builds it), or $COREDNS.
@@ -86,17 +88,21 @@ func startCoreDNS(bin, dir, kubeconfig string) (*coredns, error) {
 func (c *coredns) addr() string { return net.JoinHostPort(svcNodeIP, strconv.Itoa(corednsPort)) }
 func (c *coredns) pid() int     { return c.cmd.Process.Pid }
 
+// stop ends CoreDNS by its PID (SIGTERM, then SIGKILL after 10 s); the section stops it before
+// its in-process measurement and again, harmlessly, on the way out.
 func (c *coredns) stop() {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-		<-done
-	}
-	c.log.Close()
+	c.stopped.Do(func() {
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-done
+		}
+		c.log.Close()
+	})
 }
 
 // corednsVersion is "1.15.0", from `coredns -version`.
