@@ -1,6 +1,7 @@
 package netplug
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -29,11 +30,31 @@ func isNotFound(err error) bool {
 	return errors.As(err, &lnf) || errors.Is(err, syscall.ENODEV) || errors.Is(err, syscall.ENOENT)
 }
 
+// BridgeMAC is the hardware address netplug gives its bridge: 0a:58 (locally
+// administered, unicast) and the four last bytes of the first range's
+// gateway, as OVN-Kubernetes derives its gateway MACs.
+//
+// A bridge whose address nobody set takes the lowest MAC of its ports and
+// changes it whenever that port comes or goes (br_stp_recalculate_bridge_id,
+// net/bridge/br_stp_if.c). Pods keep the old gateway MAC in their neighbour
+// cache for up to ~45 s and their replies to the node go to a port that no
+// longer exists: the node's connections to a pod hang after another pod
+// leaves. A set address is kept by the kernel, and deriving it from the
+// gateway keeps it across a re-created bridge too.
+func BridgeMAC(ranges []Range) net.HardwareAddr {
+	mac := net.HardwareAddr{0x0a, 0x58, 0, 0, 0, 0}
+	if len(ranges) > 0 {
+		gw := ranges[0].Gateway.AsSlice()
+		copy(mac[2:], gw[len(gw)-4:])
+	}
+	return mac
+}
+
 // ensureBridge returns the bridge named name, creating it when missing,
-// with the gateway address of each range (IPv6 ones without duplicate
-// address detection, so that they answer at once), and sets it up.
-// Concurrent callers are fine: an EEXIST from a racing creator is taken as
-// success.
+// with a fixed MAC (BridgeMAC) and the gateway address of each range (IPv6
+// ones without duplicate address detection, so that they answer at once),
+// and sets it up. Concurrent callers are fine: an EEXIST from a racing
+// creator is taken as success.
 func ensureBridge(name string, ranges []Range, mtu int) (*netlink.Bridge, error) {
 	l, err := netlinksafe.LinkByName(name)
 	if err != nil && !isNotFound(err) {
@@ -43,6 +64,7 @@ func ensureBridge(name string, ranges []Range, mtu int) (*netlink.Bridge, error)
 		attrs := netlink.NewLinkAttrs()
 		attrs.Name = name
 		attrs.MTU = mtu
+		attrs.HardwareAddr = BridgeMAC(ranges)
 		br := &netlink.Bridge{LinkAttrs: attrs}
 		if err := netlink.LinkAdd(br); err != nil && !errors.Is(err, syscall.EEXIST) {
 			return nil, fmt.Errorf("create bridge %s: %w", name, err)
@@ -54,6 +76,13 @@ func ensureBridge(name string, ranges []Range, mtu int) (*netlink.Bridge, error)
 	br, ok := l.(*netlink.Bridge)
 	if !ok {
 		return nil, fmt.Errorf("%s exists and is a %s, not a bridge", name, l.Type())
+	}
+	// A bridge made by an older netplug (or by a racing creator's
+	// EEXIST) may still follow its ports' MACs.
+	if mac := BridgeMAC(ranges); !bytes.Equal(br.Attrs().HardwareAddr, mac) {
+		if err := netlink.LinkSetHardwareAddr(br, mac); err != nil {
+			return nil, fmt.Errorf("set the MAC of bridge %s: %w", name, err)
+		}
 	}
 	for _, r := range ranges {
 		addr := &netlink.Addr{IPNet: &net.IPNet{IP: r.Gateway.AsSlice(), Mask: net.CIDRMask(r.Prefix.Bits(), r.Prefix.Addr().BitLen())}}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -698,6 +699,83 @@ func TestGCGracePeriod(t *testing.T) {
 		}
 		if got := fmt.Sprint(n.reservations(), n.veths()); got != tc.want {
 			t.Fatalf("GC %s after ADD left %s, want %s", tc.after, got, tc.want)
+		}
+	}
+}
+
+// TestBridgeMACIsFixed: the bridge keeps BridgeMAC while pods come and go,
+// also when it existed before netplug (following its ports' MACs, as the
+// kernel does for a bridge whose address nobody set), and the node reaches
+// a pod at once after the pod whose port had the lowest MAC left.
+func TestBridgeMACIsFixed(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		preexists bool
+	}{{"made by netplug", false}, {"made before without an address", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNode(t, "")
+			if tc.preexists {
+				if err := n.ns.Do(func(ns.NetNS) error {
+					attrs := netlink.NewLinkAttrs()
+					attrs.Name = "podnet0"
+					return netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs})
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bridgeMAC := func() string {
+				var mac string
+				if err := n.ns.Do(func(ns.NetNS) error {
+					l, err := netlinksafe.LinkByName("podnet0")
+					if err == nil {
+						mac = l.Attrs().HardwareAddr.String()
+					}
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return mac
+			}
+			const want = "0a:58:0a:f4:00:01" // 10.244.0.1
+			pods := []ns.NetNS{newNS(t), newNS(t), newNS(t), newNS(t)}
+			for i, p := range pods {
+				n.mustAdd(fmt.Sprint("c", i), p)
+				if got := bridgeMAC(); got != want {
+					t.Fatalf("after ADD c%d: bridge MAC %s, want %s", i, got, want)
+				}
+			}
+			last := pods[len(pods)-1]
+			listen(t, last, "10.244.0.5:8080")
+			if seen, err := dial(n.ns, "10.244.0.5:8080"); err != nil || seen != "10.244.0.1" {
+				t.Fatalf("node to pod: seen %q, %v", seen, err)
+			}
+			for i := range pods[:len(pods)-1] {
+				if err := n.del(fmt.Sprint("c", i), pods[i].Path()); err != nil {
+					t.Fatal(err)
+				}
+				if got := bridgeMAC(); got != want {
+					t.Fatalf("after DEL c%d: bridge MAC %s, want %s", i, got, want)
+				}
+			}
+			// The pod's neighbour entry for the gateway, learnt above, must still be right.
+			if seen, err := dial(n.ns, "10.244.0.5:8080"); err != nil || seen != "10.244.0.1" {
+				t.Fatalf("node to pod after the others left: seen %q, %v", seen, err)
+			}
+		})
+	}
+}
+
+func TestBridgeMAC(t *testing.T) {
+	for _, tc := range []struct {
+		gateway string
+		want    string
+	}{
+		{"10.244.0.1", "0a:58:0a:f4:00:01"},
+		{"192.168.255.254", "0a:58:c0:a8:ff:fe"},
+		{"fd00:10:244::1", "0a:58:00:00:00:01"},
+	} {
+		if got := BridgeMAC([]Range{{Gateway: netip.MustParseAddr(tc.gateway)}}).String(); got != tc.want {
+			t.Errorf("BridgeMAC(%s) = %s, want %s", tc.gateway, got, tc.want)
 		}
 	}
 }
