@@ -498,8 +498,19 @@ func TestServiceChurn(t *testing.T) {
 		}
 		return out
 	}
+	// The table as it began is the settled one: the kubernetes and kube-dns services programmed
+	// with their endpoints (the node's own), and no change over half a second.
 	var before string
-	waitFor(t, 10*time.Second, "podnet's table", func() bool { before = ruleset(); return before != "" })
+	waitFor(t, 20*time.Second, "podnet's table settled", func() bool {
+		before = ruleset()
+		for _, want := range []string{"10.96.0.1 ", "10.96.0.10 ", n.NodeIP().String() + ":53"} {
+			if !strings.Contains(before, want) {
+				return false
+			}
+		}
+		time.Sleep(500 * time.Millisecond)
+		return ruleset() == before
+	})
 	ctx := context.Background()
 	ready := true
 	for round := range 10 {
