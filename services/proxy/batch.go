@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	gnft "github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 	"sigs.k8s.io/knftables"
 )
@@ -23,6 +24,9 @@ type batchingNFT struct {
 	family  gnft.TableFamily
 	table   string
 	nl      *nlTranslator
+	// nlConn is the lasting netlink connection of partial syncs (see partialConn); nil before
+	// the first and after a failed one. Only the sync in progress (under syncMu) uses it.
+	nlConn *gnft.Conn
 }
 
 func newRealNFT(family knftables.Family, table string) (knftables.Interface, error) {
@@ -132,24 +136,83 @@ func (b *batchingNFT) CountRules(ctx context.Context, chain string) (int, error)
 // or a jump/goto element is added: about 12 ms here. Validating only the chains a batch touches
 // was proposed upstream:
 // https://lore.kernel.org/netfilter-devel/20250520100907.191244-1-pablo@netfilter.org/
-// A transaction with an operation the translator does not know goes through nft as before, and
-// viaNFT says so.
+// A transaction with an operation the translator does not know, or bigger than maxNetlinkOps,
+// goes through nft as before, and viaNFT says so.
 func (b *batchingNFT) RunPartial(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	conn, err := gnft.New()
-	if err != nil {
-		return false, fmt.Errorf("netlink: %w", err)
+	if len(ops) > maxNetlinkOps {
+		return true, b.Run(ctx, tx)
 	}
-	if err := b.nl.queue(conn, ops); err != nil {
-		if errors.Is(err, errUnsupported) {
-			return true, b.Run(ctx, tx)
-		}
+	qs, err := b.nl.translate(ops)
+	if errors.Is(err, errUnsupported) {
+		return true, b.Run(ctx, tx)
+	}
+	if err != nil {
 		return false, err
 	}
-	if err := conn.Flush(); err != nil {
+	conn, err := b.partialConn()
+	if err != nil {
+		return false, err
+	}
+	for _, q := range qs {
+		err = errors.Join(err, q(conn))
+	}
+	if err = errors.Join(err, conn.Flush()); err != nil {
+		// Whatever the socket still holds (queued messages, unread acks) must not reach
+		// the next batch.
+		_ = conn.CloseLasting()
+		b.nlConn = nil
 		return false, fmt.Errorf("netlink batch of %d operations: %w", len(ops), err)
 	}
 	return false, nil
+}
+
+// partialConn is the lasting netlink connection of partial syncs, opened in the netns of the
+// first one. One socket for the daemon's life rather than one per batch: closing a
+// NETLINK_NETFILTER socket makes nf_tables finish its deferred destroy work first
+// (nft_rcv_nl_event flushes it), which waits for an RCU grace period whenever the last batch
+// deleted anything; that cost 5-25 ms per sync that removed a service.
+func (b *batchingNFT) partialConn() (*gnft.Conn, error) {
+	if b.nlConn == nil {
+		c, err := gnft.New(gnft.AsLasting(), gnft.WithSockOptions(batchBuffers(maxNetlinkOps)))
+		if err != nil {
+			return nil, fmt.Errorf("netlink: %w", err)
+		}
+		b.nlConn = c
+	}
+	return b.nlConn, nil
+}
+
+// maxNetlinkOps bounds the partial syncs sent over netlink. Bigger ones (a burst of hundreds of
+// Services coalesced into one sync) go through nft, whose fixed cost is small beside theirs,
+// and their batch would need socket buffers of many megabytes (see batchBuffers).
+const maxNetlinkOps = 1000
+
+// batchBuffers sizes the socket for batches of up to n operations. The kernel takes a batch
+// only whole, from one sendmsg (nfnetlink_rcv_batch works on one skb), and answers every
+// message with an ack, and every rule with an echo of it (google/nftables asks for both), all
+// queued before they are read: with the default buffers (net.core.[rw]mem_default, 208 KiB) a
+// batch of a few hundred operations fails with EMSGSIZE or ENOBUFS. The FORCE options go
+// beyond [rw]mem_max, which the daemon (CAP_NET_ADMIN) may. They are limits: the kernel
+// charges only what a batch uses.
+func batchBuffers(n int) gnft.SockOption {
+	snd, rcv := 64<<10+n*2<<10, 64<<10+n*8<<10
+	return func(c *netlink.Conn) error {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return fmt.Errorf("netlink socket: %w", err)
+		}
+		var serr error
+		err = raw.Control(func(fd uintptr) {
+			serr = errors.Join(
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, snd),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcv))
+		})
+		if err = errors.Join(err, serr); err != nil {
+			return fmt.Errorf("netlink socket buffers: %w", err)
+		}
+		return nil
+	}
 }

@@ -11,8 +11,11 @@ import (
 )
 
 // addServices gives p n ClusterIP services with two endpoints each.
-func addServices(p *Proxy, n int) {
-	for i := 0; i < n; i++ {
+func addServices(p *Proxy, n int) { addServiceRange(p, 0, n) }
+
+// addServiceRange gives p the ClusterIP services from..to-1 of addServices.
+func addServiceRange(p *Proxy, from, to int) {
+	for i := from; i < to; i++ {
 		name := fmt.Sprintf("svc%d", i)
 		ip := netip.AddrFrom4([4]byte{10, 96, byte(1 + i/250), byte(1 + i%250)})
 		p.SetService(service(name, ip.String(), []corev1.ServicePort{tcp("http", 80, 8080)}))

@@ -33,115 +33,139 @@ func newNLTranslator(f fam, table string) *nlTranslator {
 	return t
 }
 
-// queue queues every operation, or returns errUnsupported (wrapped) for the first one outside
-// the vocabulary; the connection must not be flushed then.
-func (t *nlTranslator) queue(c *gnft.Conn, ops []op) error {
+// nlOp queues one translated operation on a connection.
+type nlOp func(c *gnft.Conn) error
+
+// translate turns every operation into its netlink message, or returns errUnsupported
+// (wrapped) for the first one outside the vocabulary, before anything is queued: a lasting
+// connection must not keep half a transaction for the next Flush.
+func (t *nlTranslator) translate(ops []op) ([]nlOp, error) {
+	out := make([]nlOp, 0, len(ops))
 	for _, o := range ops {
-		if err := t.queueOne(c, o); err != nil {
+		q, err := t.translateOne(o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, q)
+	}
+	return out, nil
+}
+
+// queue translates ops and queues them on c.
+func (t *nlTranslator) queue(c *gnft.Conn, ops []op) error {
+	qs, err := t.translate(ops)
+	if err != nil {
+		return err
+	}
+	for _, q := range qs {
+		if err := q(c); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (t *nlTranslator) queueOne(c *gnft.Conn, o op) error {
+func (t *nlTranslator) translateOne(o op) (nlOp, error) {
 	switch obj := o.obj.(type) {
 	case *knftables.Chain:
-		return t.chain(c, o.verb, obj)
+		return t.chain(o.verb, obj)
 	case *knftables.Rule:
-		return t.rule(c, o.verb, obj)
+		return t.rule(o.verb, obj)
 	case *knftables.Set:
-		return t.set(c, o.verb, obj)
+		return t.set(o.verb, obj)
 	case *knftables.Element:
-		return t.element(c, o.verb, obj)
+		return t.element(o.verb, obj)
 	}
-	return fmt.Errorf("%T: %w", o.obj, errUnsupported)
+	return nil, fmt.Errorf("%T: %w", o.obj, errUnsupported)
 }
 
 // ours says whether an object names no other table than the proxy's.
 func ours(family knftables.Family, table string) bool { return family == "" && table == "" }
 
-func (t *nlTranslator) chain(c *gnft.Conn, v verb, ch *knftables.Chain) error {
+func (t *nlTranslator) chain(v verb, ch *knftables.Chain) (nlOp, error) {
 	if !ours(ch.Family, ch.Table) || ch.Type != nil || ch.Hook != nil || ch.Priority != nil || ch.Device != nil || ch.Comment != nil {
-		return fmt.Errorf("chain %s: %w", ch.Name, errUnsupported)
+		return nil, fmt.Errorf("chain %s: %w", ch.Name, errUnsupported)
 	}
 	gc := &gnft.Chain{Name: ch.Name, Table: t.table}
-	switch v {
-	case verbAdd:
-		c.AddChain(gc)
-	case verbFlush:
-		c.FlushChain(gc)
-	case verbDelete:
-		c.DelChain(gc)
-	}
-	return nil
+	return func(c *gnft.Conn) error {
+		switch v {
+		case verbAdd:
+			c.AddChain(gc)
+		case verbFlush:
+			c.FlushChain(gc)
+		case verbDelete:
+			c.DelChain(gc)
+		}
+		return nil
+	}, nil
 }
 
-func (t *nlTranslator) rule(c *gnft.Conn, v verb, r *knftables.Rule) error {
+func (t *nlTranslator) rule(v verb, r *knftables.Rule) (nlOp, error) {
 	if v != verbAdd || !ours(r.Family, r.Table) || r.Index != nil || r.Handle != nil || r.Comment != nil {
-		return fmt.Errorf("rule in %s: %w", r.Chain, errUnsupported)
+		return nil, fmt.Errorf("rule in %s: %w", r.Chain, errUnsupported)
 	}
 	exprs, err := ruleExprs(t.f, r.Rule)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.AddRule(&gnft.Rule{Table: t.table, Chain: &gnft.Chain{Name: r.Chain, Table: t.table}, Exprs: exprs})
-	return nil
+	gr := &gnft.Rule{Table: t.table, Chain: &gnft.Chain{Name: r.Chain, Table: t.table}, Exprs: exprs}
+	return func(c *gnft.Conn) error { c.AddRule(gr); return nil }, nil
 }
 
 // set handles the affinity sets, the only sets a partial sync adds or deletes.
-func (t *nlTranslator) set(c *gnft.Conn, v verb, s *knftables.Set) error {
+func (t *nlTranslator) set(v verb, s *knftables.Set) (nlOp, error) {
 	gs := &gnft.Set{Table: t.table, Name: s.Name}
 	if v == verbDelete {
-		c.DelSet(gs)
-		return nil
+		return func(c *gnft.Conn) error { c.DelSet(gs); return nil }, nil
 	}
 	dynTimeout := slices.Equal(slices.Sorted(slices.Values(s.Flags)), []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag})
 	if v != verbAdd || !ours(s.Family, s.Table) || s.Type != t.f.addrType || !dynTimeout || s.Timeout == nil ||
 		s.TypeOf != "" || s.GCInterval != nil || s.Size != nil || s.Policy != nil || s.AutoMerge != nil || s.Comment != nil {
-		return fmt.Errorf("set %s: %w", s.Name, errUnsupported)
+		return nil, fmt.Errorf("set %s: %w", s.Name, errUnsupported)
 	}
 	gs.KeyType, gs.KeyByteOrder = gnft.TypeIPAddr, binaryutil.BigEndian
 	if t.f.v6 {
 		gs.KeyType = gnft.TypeIP6Addr
 	}
 	gs.Dynamic, gs.HasTimeout, gs.Timeout = true, true, *s.Timeout
-	if err := c.AddSet(gs, nil); err != nil {
-		return fmt.Errorf("set %s: %w", s.Name, err)
-	}
-	return nil
+	return func(c *gnft.Conn) error {
+		if err := c.AddSet(gs, nil); err != nil {
+			return fmt.Errorf("set %s: %w", s.Name, err)
+		}
+		return nil
+	}, nil
 }
 
-func (t *nlTranslator) element(c *gnft.Conn, v verb, e *knftables.Element) error {
+func (t *nlTranslator) element(v verb, e *knftables.Element) (nlOp, error) {
 	name := e.Set + e.Map
 	fields, ok := t.keys[name]
 	if !ok || (e.Set != "" && e.Map != "") || !ours(e.Family, e.Table) || e.Comment != nil || v == verbFlush {
-		return fmt.Errorf("element of %s: %w", name, errUnsupported)
+		return nil, fmt.Errorf("element of %s: %w", name, errUnsupported)
 	}
 	key, err := t.encodeKey(fields, strings.Split(strings.Join(e.Key, " . "), " . "))
 	if err != nil {
-		return fmt.Errorf("element %v of %s: %w", e.Key, name, err)
+		return nil, fmt.Errorf("element %v of %s: %w", e.Key, name, err)
 	}
 	el := gnft.SetElement{Key: key}
 	gs := &gnft.Set{Table: t.table, Name: name, IsMap: e.Map != ""}
 	if v == verbDelete {
-		return c.SetDeleteElements(gs, []gnft.SetElement{el})
+		return func(c *gnft.Conn) error { return c.SetDeleteElements(gs, []gnft.SetElement{el}) }, nil
 	}
 	if gs.IsMap {
 		words := strings.Fields(strings.Join(e.Value, " "))
 		if len(words) == 0 {
-			return fmt.Errorf("element %v of %s without a value: %w", e.Key, name, errUnsupported)
+			return nil, fmt.Errorf("element %v of %s without a value: %w", e.Key, name, errUnsupported)
 		}
 		vd, err := parseVerdict(words[0], words[1:])
 		if err != nil {
-			return fmt.Errorf("element %v of %s: %w", e.Key, name, err)
+			return nil, fmt.Errorf("element %v of %s: %w", e.Key, name, err)
 		}
 		if vd.Chain == "" && len(words) > 1 || len(words) > 2 {
-			return fmt.Errorf("element %v of %s: value %q: %w", e.Key, name, e.Value, errUnsupported)
+			return nil, fmt.Errorf("element %v of %s: value %q: %w", e.Key, name, e.Value, errUnsupported)
 		}
 		el.VerdictData = vd
 	}
-	return c.SetAddElements(gs, []gnft.SetElement{el})
+	return func(c *gnft.Conn) error { return c.SetAddElements(gs, []gnft.SetElement{el}) }, nil
 }
 
 // encodeKey lays out a key as the kernel stores it: each field of a concatenation padded to

@@ -289,3 +289,58 @@ func listed(t *testing.T, n ns.NetNS, family knftables.Family, table, kind, name
 	out := nftIn(t, n, "list", kind, string(family), table, name)
 	return strings.ReplaceAll(out, table, "TABLE")
 }
+
+// TestRootNetlinkLargeBatch: a partial sync of many services at once (a burst of creations
+// coalesced into one sync) still goes over netlink in one batch, and one beyond
+// maxNetlinkOps through nft; neither fails.
+func TestRootNetlinkLargeBatch(t *testing.T) {
+	p, n := rootProxy(t)
+	mustSync(t, p)
+	// 7 operations a service: its chain, two rules, four elements.
+	perService := 7
+	below := maxNetlinkOps / perService
+	addServiceRange(p, 0, below)
+	mustSync(t, p)
+	if s := p.Stats(); s.PartialViaNFT != 0 || s.Failures != 0 {
+		t.Fatalf("%d services at once: stats %+v, want them over netlink without a failure", below, s)
+	}
+	addServiceRange(p, below, 3*below)
+	mustSync(t, p)
+	if s := p.Stats(); s.PartialViaNFT != 1 || s.Failures != 0 {
+		t.Fatalf("%d services at once: stats %+v, want them through nft without a failure", 2*below, s)
+	}
+	if got := strings.Count(nftIn(t, n, "list", "map", "ip", "podnet", "service-ips"), ": goto "); got != 3*below {
+		t.Errorf("service-ips holds %d elements, want %d", got, 3*below)
+	}
+}
+
+// TestRootNetlinkChurn: services added and removed in partial syncs of every size, over
+// netlink, leave the table as nft listed it before.
+func TestRootNetlinkChurn(t *testing.T) {
+	p, n := rootProxy(t)
+	mustSync(t, p)
+	before := nftIn(t, n, "list", "table", "ip", "podnet")
+	sizes := []int{1, 2, 5, 17, 40, 100, 3, 1}
+	from := 0
+	for _, k := range sizes {
+		addServiceRange(p, from, from+k)
+		mustSync(t, p)
+		from += k
+	}
+	for i := 0; i < from; {
+		k := min(sizes[i%len(sizes)], from-i)
+		for j := i; j < i+k; j++ {
+			name := fmt.Sprintf("svc%d", j)
+			p.DeleteSlice("default", name+"-1")
+			p.DeleteService("default", name)
+		}
+		mustSync(t, p)
+		i += k
+	}
+	if s := p.Stats(); s.PartialViaNFT != 0 || s.Failures != 0 {
+		t.Errorf("stats %+v, want every partial sync over netlink, none failed", s)
+	}
+	if after := nftIn(t, n, "list", "table", "ip", "podnet"); after != before {
+		t.Errorf("table after the churn:\n%s\nbefore:\n%s", after, before)
+	}
+}
