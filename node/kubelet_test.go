@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -148,6 +149,8 @@ type fakeSandboxes struct {
 	sbs map[string]*sandbox.Sandbox
 	dir string
 	log []string
+	// removeFailures is how many Removes fail before they succeed (a CNI DEL that failed).
+	removeFailures int
 }
 
 func (f *fakeSandboxes) Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error) {
@@ -187,6 +190,11 @@ func (f *fakeSandboxes) List() ([]*sandbox.Sandbox, error) {
 func (f *fakeSandboxes) Remove(ctx context.Context, uid string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.removeFailures > 0 && f.sbs[uid] != nil {
+		f.removeFailures--
+		f.log = append(f.log, "remove "+f.sbs[uid].Name+" failed")
+		return errors.New("CNI DEL: plugin failed")
+	}
 	if sb := f.sbs[uid]; sb != nil {
 		f.log = append(f.log, "remove "+sb.Name)
 	}
@@ -404,6 +412,49 @@ func TestGracefulDeletion(t *testing.T) {
 	}
 	if l, _ := e.sbs.List(); len(l) != 0 {
 		t.Errorf("sandboxes left: %d", len(l))
+	}
+}
+
+// A failed teardown keeps the pod (Terminating, or its worker when force-deleted) and is tried
+// again until the sandbox is gone, so that its veth and IP are not left until a restart.
+func TestDeletionRetriesFailedTeardown(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		grace *int64
+	}{{"graceful", nil}, {"force", new(int64)}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newKubeletEnv(t)
+			e.create(pod("web", corev1.RestartPolicyAlways, "nginx"))
+			e.eventually("web", "Running ip=10.244.0.5 Initialized=True Ready=True nginx:running/r0/ready=true")
+			e.sbs.mu.Lock()
+			e.sbs.removeFailures = 2
+			e.sbs.mu.Unlock()
+			if _, _, err := e.reg.Delete(context.Background(), apiresource.Pods, "default", "web", metav1.DeleteOptions{GracePeriodSeconds: tc.grace}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.grace == nil {
+				// Still there after the first failure.
+				waitFor(t, func() bool {
+					e.sbs.mu.Lock()
+					defer e.sbs.mu.Unlock()
+					return e.sbs.removeFailures < 2
+				}, "the first teardown")
+				if e.get("web") == nil {
+					t.Fatal("the pod object went while its sandbox could not be removed")
+				}
+			}
+			waitFor(t, func() bool {
+				l, _ := e.sbs.List()
+				return len(l) == 0
+			}, "the sandbox removed")
+			e.eventually("web", "gone")
+			e.sbs.mu.Lock()
+			got := strings.Join(e.sbs.log, "\n")
+			e.sbs.mu.Unlock()
+			if want := "create web hostname web\nremove web failed\nremove web failed\nremove web"; got != want {
+				t.Errorf("sandboxes:\n%s\nwant\n%s", got, want)
+			}
+		})
 	}
 }
 

@@ -128,8 +128,12 @@ func (w *podWorker) sync(ctx context.Context) (next time.Duration, done bool) {
 		w.k.log.Warn("kubelet: reading containers", append(w.logf(pod), "err", err)...)
 	}
 	if deleted {
-		// Gone from the API without a graceful deletion (force-deleted): kill now.
-		w.terminate(ctx, pod, 0)
+		// Gone from the API without a graceful deletion (force-deleted): kill now, and keep at
+		// it until nothing of the pod is left (nothing else would remove it before a restart).
+		if err := w.terminate(ctx, pod, 0); err != nil {
+			w.k.log.Warn("kubelet: tearing down a deleted pod, retrying", append(w.logf(pod), "err", err)...)
+			return terminateRetry, false
+		}
 		return 0, true
 	}
 	if pod.DeletionTimestamp != nil {
@@ -376,7 +380,12 @@ func (w *podWorker) finishDeletion(ctx context.Context, pod *corev1.Pod) (time.D
 	if pod.DeletionGracePeriodSeconds != nil {
 		grace = time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
 	}
-	w.terminate(ctx, pod, grace)
+	if err := w.terminate(ctx, pod, grace); err != nil {
+		// As kubelet: the object stays (Terminating) until the pod's resources are gone, so
+		// that a failed teardown is retried, not forgotten with its veth and IP.
+		w.k.log.Warn("kubelet: tearing down a pod, retrying", append(w.logf(pod), "err", err)...)
+		return terminateRetry, false
+	}
 	zero := int64(0)
 	_, _, err := w.k.reg.Delete(ctx, apiresource.Pods, pod.Namespace, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &pod.UID},
@@ -389,25 +398,42 @@ func (w *podWorker) finishDeletion(ctx context.Context, pod *corev1.Pod) (time.D
 	return 0, apierrors.IsNotFound(err) || err == nil && len(pod.Finalizers) == 0
 }
 
+// terminateRetry is how soon a failed teardown is tried again.
+const terminateRetry = time.Second
+
 // terminate stops every container (preStop hooks first, within grace) and removes the pod's
 // containers, sandbox and volumes. Logs stay until the pod's log directory is removed with it.
-func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, grace time.Duration) {
+// What failed to go is kept for the next call, which may repeat what succeeded (each step is
+// idempotent); the error joins every failure.
+func (w *podWorker) terminate(ctx context.Context, pod *corev1.Pod, grace time.Duration) error {
 	w.stopAll(ctx, pod, grace)
-	for _, list := range w.ctrs {
+	var errs []error
+	for name, list := range w.ctrs {
+		var left []*ContainerState
 		for _, c := range list {
 			if err := w.k.cfg.Runtime.Remove(ctx, c.ID); err != nil {
-				w.k.log.Warn("kubelet: removing container", append(w.logf(pod), "container", c.Name, "err", err)...)
+				errs = append(errs, fmt.Errorf("removing container %s: %w", c.Name, err))
+				left = append(left, c)
 			}
 		}
+		if len(left) == 0 {
+			delete(w.ctrs, name)
+		} else {
+			w.ctrs[name] = left
+		}
 	}
-	w.ctrs = map[string][]*ContainerState{}
 	if err := w.k.cfg.Sandboxes.Remove(ctx, string(pod.UID)); err != nil {
-		w.k.log.Warn("kubelet: removing sandbox", append(w.logf(pod), "err", err)...)
+		errs = append(errs, fmt.Errorf("removing sandbox: %w", err))
+	} else {
+		w.sb = nil
 	}
-	w.sb = nil
 	if err := teardownVolumes(w.k.cfg.PodsDir, string(pod.UID)); err != nil {
-		w.k.log.Warn("kubelet: removing volumes", append(w.logf(pod), "err", err)...)
+		errs = append(errs, fmt.Errorf("removing volumes: %w", err))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	removeLogs(w.k.cfg.LogsDir, pod)
 	w.k.backoff.forget(string(pod.UID) + "/")
+	return nil
 }
