@@ -14,8 +14,6 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 )
 
 // dnsOptions sizes the DNS section.
@@ -193,20 +191,7 @@ func benchDNS(ctx context.Context, dir string, o dnsOptions) (f dnsFigures, err 
 // startDNSNode is the services section's node (startSvcNode) without images or pods, its DNS
 // forwarding to the bench's upstream.
 func startDNSNode(ctx context.Context, bin, dir, resolv string) (*svcNode, error) {
-	p, err := startPodnet(ctx, bin, dir, "--offline", "--node-ip", svcNodeIP, "--pod-cidr", "10.244.0.0/22",
-		"--dns-resolv-conf", resolv)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := kubernetes.NewForConfig(&rest.Config{
-		Host: podnetURL, BearerToken: p.token, TLSClientConfig: rest.TLSClientConfig{CAData: p.ca},
-		QPS: 5000, Burst: 5000,
-	})
-	if err != nil {
-		p.stop()
-		return nil, err
-	}
-	return &svcNode{p: p, cs: cs}, nil
+	return newSvcNode(ctx, bin, dir, "--dns-resolv-conf", resolv)
 }
 
 // medianQPS is the median of the runs' queries per second.

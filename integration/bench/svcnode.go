@@ -74,9 +74,16 @@ func startSvcNode(ctx context.Context, bin, dir, images string) (*svcNode, error
 			return nil, err
 		}
 	}
+	return newSvcNode(ctx, bin, dir)
+}
+
+// newSvcNode starts podnet with the node address on the veth, and extra flags, and a client of
+// its API that does not throttle.
+func newSvcNode(ctx context.Context, bin, dir string, extra ...string) (*svcNode, error) {
 	// The later --node-ip wins over startPodnet's 127.0.0.1; --pod-cidr as the pod section's,
 	// whose bridge may still be there.
-	p, err := startPodnet(ctx, bin, dir, "--offline", "--node-ip", svcNodeIP, "--pod-cidr", "10.244.0.0/22")
+	args := append([]string{"--offline", "--node-ip", svcNodeIP, "--pod-cidr", "10.244.0.0/22"}, extra...)
+	p, err := startPodnet(ctx, bin, dir, args...)
 	if err != nil {
 		return nil, err
 	}
