@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"runtime"
+
+	"golang.org/x/sys/unix"
 )
 
 const innerEnv = "PODNET_BENCH_INNER"
@@ -30,4 +36,41 @@ func outer() error {
 	cmd.Env = append(os.Environ(), innerEnv+"=1")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	return cmd.Run()
+}
+
+// dialFunc is how figure (c)'s HTTP clients open their connections.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// nsDialer dials from the network namespace at path: the socket is made on a thread moved into
+// that namespace for the call (a socket keeps the namespace it was made in), and the thread goes
+// back to the bench's own before other goroutines may run on it. close releases the handles.
+func nsDialer(path string, d *net.Dialer) (dial dialFunc, close func() error, err error) {
+	target, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	home, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(target)
+		return nil, nil, fmt.Errorf("open the bench's own network namespace: %w", err)
+	}
+	dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		runtime.LockOSThread()
+		if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			return nil, fmt.Errorf("enter %s: %w", path, err)
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		if serr := unix.Setns(home, unix.CLONE_NEWNET); serr != nil {
+			// The thread stays locked and ends with its goroutine: it must not run others.
+			if c != nil {
+				c.Close()
+			}
+			return nil, errors.Join(err, fmt.Errorf("leave %s: %w", path, serr))
+		}
+		runtime.UnlockOSThread()
+		return c, err
+	}
+	close = func() error { return errors.Join(unix.Close(target), unix.Close(home)) }
+	return dial, close, nil
 }

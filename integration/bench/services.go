@@ -129,8 +129,7 @@ func (n *svcNode) measure(ctx context.Context, o svcOptions, podIP netip.Addr, f
 	if err := n.connectFigures(clusterAddr, podAddr, present, o.connects, f); err != nil {
 		return err
 	}
-	n.httpFigures(ctx, o, map[string]string{tgtPod: podAddr, tgtClusterIP: clusterAddr, tgtNodePort: nodeAddr}, f)
-	return nil
+	return n.httpFigures(ctx, o, map[string]string{tgtPod: podAddr, tgtClusterIP: clusterAddr, tgtNodePort: nodeAddr}, f)
 }
 
 func (n *svcNode) programLevel(ctx context.Context, o svcOptions, level, count int, f *svcFigures) error {
@@ -162,17 +161,27 @@ func (n *svcNode) connectFigures(clusterAddr, podAddr string, present, count int
 	return nil
 }
 
-// httpRounds is how many rounds (c) runs: in each, every target in both modes for half the
-// HTTP duration, targets back to back in rotated order. The machine is shared and CPU-bound
-// (client, nginx and the kernel's NAT on 2 cores), so a target is compared with the pod IP
-// within each round, where both saw the same machine, and the median of those ratios is the
-// figure; req/s is the median round's, p99 that of every request of every round.
+// httpRounds is how many rounds (c) runs: in each, from each client, every target in both
+// modes for half the HTTP duration, targets back to back in rotated order. The machine is
+// shared and CPU-bound (client, nginx and the kernel's NAT on 2 cores), so a target is compared
+// with the pod IP within each round, where both saw the same machine, and the median of those
+// ratios is the figure; req/s is the median round's, p99 that of every request of every round.
 const httpRounds = 6
 
 // httpModes are figure (c)'s two ways of sending requests, in the order the table shows them.
 var httpModes = []string{connNew, connKeep}
 
-func httpKey(mode, target string) string { return mode + ", " + target }
+// The clients of figure (c): the node itself (its DNAT happens in the output hook, and the
+// kernel routes every packet again after it) and a pod (DNAT in prerouting, before the one
+// routing decision), the usual client of a ClusterIP.
+const (
+	fromNode = "from the node"
+	fromPod  = "from a pod"
+)
+
+var httpClients = []string{fromPod, fromNode}
+
+func httpKey(client, mode, target string) string { return client + ", " + mode + ", " + target }
 
 // httpRuns are one target's runs in one mode, round by round.
 type httpRuns struct {
@@ -181,40 +190,51 @@ type httpRuns struct {
 }
 
 // httpFigures runs (c) and sets f.http and f.ratio.
-func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[string]string, f *svcFigures) {
+func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[string]string, f *svcFigures) error {
+	podDial, closeNS, err := nsDialer(n.clientNetns, benchDialer)
+	if err != nil {
+		return err
+	}
+	defer closeNS()
+	dials := map[string]dialFunc{fromNode: benchDialer.DialContext, fromPod: podDial}
 	order := []string{tgtPod, tgtClusterIP, tgtNodePort}
 	runs := map[string]*httpRuns{}
 	for round := 0; round < httpRounds; round++ {
-		for _, mode := range httpModes {
-			for i := range order {
-				t := order[(i+round)%len(order)]
-				flushConntrack()
-				r := httpLoad(ctx, "http://"+addrs[t]+"/", mode, o.workers, o.dur/2)
-				if r.err != nil {
-					fmt.Fprintf(os.Stderr, "bench: services: %s, %s: %v\n", t, mode, r.err)
+		for _, client := range httpClients {
+			for _, mode := range httpModes {
+				for i := range order {
+					t := order[(i+round)%len(order)]
+					flushConntrack()
+					r := httpLoad(ctx, "http://"+addrs[t]+"/", mode, o.workers, o.dur/2, dials[client])
+					if r.err != nil {
+						fmt.Fprintf(os.Stderr, "bench: services: %s, %s, %s: %v\n", client, t, mode, r.err)
+					}
+					k := httpKey(client, mode, t)
+					if runs[k] == nil {
+						runs[k] = &httpRuns{}
+					}
+					runs[k].rps = append(runs[k].rps, r.rps)
+					runs[k].lat = append(runs[k].lat, r.lat...)
 				}
-				k := httpKey(mode, t)
-				if runs[k] == nil {
-					runs[k] = &httpRuns{}
-				}
-				runs[k].rps = append(runs[k].rps, r.rps)
-				runs[k].lat = append(runs[k].lat, r.lat...)
 			}
 		}
 	}
 	for k, r := range runs {
 		f.http[k] = httpFigures{rps: medianOf(r.rps), p99: percentiles(r.lat).p99}
 	}
-	for _, mode := range httpModes {
-		direct := runs[httpKey(mode, tgtPod)].rps
-		for _, t := range order[1:] {
-			var ratios []float64
-			for i, rps := range runs[httpKey(mode, t)].rps {
-				ratios = append(ratios, rps/direct[i])
+	for _, client := range httpClients {
+		for _, mode := range httpModes {
+			direct := runs[httpKey(client, mode, tgtPod)].rps
+			for _, t := range order[1:] {
+				var ratios []float64
+				for i, rps := range runs[httpKey(client, mode, t)].rps {
+					ratios = append(ratios, rps/direct[i])
+				}
+				f.ratio[httpKey(client, mode, t)] = medianOf(ratios)
 			}
-			f.ratio[httpKey(mode, t)] = medianOf(ratios)
 		}
 	}
+	return nil
 }
 
 func medianOf(v []float64) float64 {
@@ -304,23 +324,26 @@ func svcRows(o svcOptions, f svcFigures) []row {
 	return rows
 }
 
-// httpRows are figure (c)'s rows: per mode, each target's requests per second and p99, the
-// ClusterIP and NodePort against the pod IP of the same mode.
+// httpRows are figure (c)'s rows: per client and mode, each target's requests per second and
+// p99, the ClusterIP and NodePort against the pod IP of the same client and mode.
 func httpRows(o svcOptions, f svcFigures) []row {
 	var rows []row
-	for _, mode := range httpModes {
-		for _, t := range []string{tgtPod, tgtClusterIP, tgtNodePort} {
-			h := f.http[httpKey(mode, t)]
-			goal := ""
-			switch {
-			case t == tgtClusterIP && mode == connKeep:
-				goal = fmt.Sprintf("≥ 97%% of direct: %.1f%%", 100*f.ratio[httpKey(mode, t)])
-			case t != tgtPod:
-				goal = fmt.Sprintf("(%.1f%% of direct)", 100*f.ratio[httpKey(mode, t)])
+	for _, client := range httpClients {
+		for _, mode := range httpModes {
+			for _, t := range []string{tgtPod, tgtClusterIP, tgtNodePort} {
+				k := httpKey(client, mode, t)
+				h := f.http[k]
+				goal := ""
+				switch {
+				case t == tgtClusterIP && mode == connKeep:
+					goal = fmt.Sprintf("≥ 97%% of direct: %.1f%%", 100*f.ratio[k])
+				case t != tgtPod:
+					goal = fmt.Sprintf("(%.1f%% of direct)", 100*f.ratio[k])
+				}
+				rows = append(rows,
+					row{fmt.Sprintf("(c) req/s, %d clients %s, %s, %s", o.workers, client, mode, t), fmt.Sprintf("%.0f", h.rps), "-", goal},
+					row{fmt.Sprintf("(c) request p99 (ms), %s, %s, %s", client, mode, t), ms(h.p99), "-", ""})
 			}
-			rows = append(rows,
-				row{fmt.Sprintf("(c) req/s, %d clients, %s, %s", o.workers, mode, t), fmt.Sprintf("%.0f", h.rps), "-", goal},
-				row{fmt.Sprintf("(c) request p99 (ms), %s, %s", mode, t), ms(h.p99), "-", ""})
 		}
 	}
 	return rows

@@ -119,16 +119,15 @@ const (
 )
 
 // httpLoad is figure (c): workers clients for dur, each sending HTTP/1.1 GET / in turn, on a
-// new TCP connection per request or on one kept-alive connection per client (mode).
-func httpLoad(ctx context.Context, url, mode string, workers int, dur time.Duration) httpFigures {
+// new TCP connection per request or on one kept-alive connection per client (mode), each
+// connection opened by dial.
+func httpLoad(ctx context.Context, url, mode string, workers int, dur time.Duration, dial dialFunc) httpFigures {
 	ctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
 	tr := &http.Transport{
 		DisableKeepAlives:   mode == connNew,
 		MaxIdleConnsPerHost: workers,
-		// Close with RST: the client's end must not sit in TIME_WAIT, or some 50,000
-		// connections in a few seconds would run out of ephemeral ports.
-		DialContext: (&net.Dialer{Control: lingerZero}).DialContext,
+		DialContext:         dial,
 	}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Timeout: 5 * time.Second, Transport: tr}
@@ -190,6 +189,11 @@ func getOnce(ctx context.Context, c *http.Client, url string) error {
 	}
 	return nil
 }
+
+// benchDialer is the dialer of figure (c)'s connections. They close with RST: the client's end
+// must not sit in TIME_WAIT, or some 50,000 connections in a few seconds would run out of
+// ephemeral ports.
+var benchDialer = &net.Dialer{Control: lingerZero}
 
 func lingerZero(_, _ string, rc syscall.RawConn) error {
 	var serr error

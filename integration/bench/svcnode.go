@@ -31,6 +31,7 @@ const (
 	svcGateway = "10.250.0.2"
 	webName    = "svcbench-web"
 	webApp     = "svcbench-web"
+	clientName = "svcbench-client"
 )
 
 func setupNodeLink() (cleanup func() error, err error) {
@@ -57,6 +58,8 @@ func setupNodeLink() (cleanup func() error, err error) {
 type svcNode struct {
 	p  *podnet
 	cs kubernetes.Interface
+	// clientNetns is the client pod's network namespace (figure (c) from a pod).
+	clientNetns string
 	// base is how many service-ips elements the daemon's own Services (kubernetes, kube-dns)
 	// hold: every count the section waits for is on top of it.
 	base int
@@ -98,33 +101,55 @@ func newSvcNode(ctx context.Context, bin, dir string, extra ...string) (*svcNode
 	return &svcNode{p: p, cs: cs}, nil
 }
 
-// startWeb runs the nginx backend and waits until it is Ready; it returns the pod IP.
+// startWeb runs the nginx backend and the client pod (busybox sleeping: figure (c) dials from
+// its network namespace) and waits until both are Ready; it returns nginx's pod IP.
 func (n *svcNode) startWeb(ctx context.Context, timeout time.Duration) (netip.Addr, error) {
 	grace := int64(1)
-	pod := &corev1.Pod{
+	web := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: webName, Labels: map[string]string{"app": webApp}},
 		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
 			Name: "web", Image: "nginx:latest", ImagePullPolicy: corev1.PullIfNotPresent,
 			Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 80}},
 		}}},
 	}
+	client := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: clientName},
+		Spec: corev1.PodSpec{TerminationGracePeriodSeconds: &grace, Containers: []corev1.Container{{
+			Name: "client", Image: "busybox:latest", ImagePullPolicy: corev1.PullIfNotPresent,
+			Command: []string{"sleep", "1000000"},
+		}}},
+	}
+	got, err := n.startPod(ctx, web, timeout)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	cl, err := n.startPod(ctx, client, timeout)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	n.clientNetns = filepath.Join(n.p.runDir, "pods", string(cl.UID), "ns", "net")
+	return netip.ParseAddr(got.Status.PodIP)
+}
+
+// startPod creates pod and waits until it is Ready.
+func (n *svcNode) startPod(ctx context.Context, pod *corev1.Pod, timeout time.Duration) (*corev1.Pod, error) {
 	pods := n.cs.CoreV1().Pods(svcNamespace)
 	if _, err := pods.Create(ctx, pod, metav1.CreateOptions{}); err != nil {
-		return netip.Addr{}, fmt.Errorf("create pod %s: %w", webName, err)
+		return nil, fmt.Errorf("create pod %s: %w", pod.Name, err)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		got, err := pods.Get(ctx, webName, metav1.GetOptions{})
+		got, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
 		if err != nil {
-			return netip.Addr{}, err
+			return nil, err
 		}
 		for _, c := range got.Status.Conditions {
 			if c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue {
-				return netip.ParseAddr(got.Status.PodIP)
+				return got, nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return netip.Addr{}, fmt.Errorf("pod %s not Ready after %s (phase %s)", webName, timeout, got.Status.Phase)
+			return nil, fmt.Errorf("pod %s not Ready after %s (phase %s)", pod.Name, timeout, got.Status.Phase)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -270,18 +295,28 @@ func waitProgrammed(ctx context.Context, want int, timeout time.Duration, poll t
 // stopWeb deletes the nginx pod and waits until the API and the node hold nothing of it.
 func (n *svcNode) stopWeb(ctx context.Context, timeout time.Duration) error {
 	pods := n.cs.CoreV1().Pods(svcNamespace)
-	if err := pods.Delete(ctx, webName, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
-		return err
+	names := []string{webName, clientName}
+	for _, name := range names {
+		if err := pods.Delete(ctx, name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return err
+		}
 	}
 	deadline := time.Now().Add(timeout)
 	for {
-		_, err := pods.Get(ctx, webName, metav1.GetOptions{})
+		var err error
+		left := 0
+		for _, name := range names {
+			if _, gerr := pods.Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(gerr) {
+				left++
+				err = errors.Join(err, fmt.Errorf("pod %s: %v", name, gerr))
+			}
+		}
 		state := leftState(n.p)
-		if apierrors.IsNotFound(err) && state == "" {
+		if left == 0 && state == "" {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("after %s: pod %s: %v; %s", timeout, webName, err, state)
+			return fmt.Errorf("after %s: %v; %s", timeout, err, state)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
