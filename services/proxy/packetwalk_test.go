@@ -125,6 +125,14 @@ func (w *walker) dst(s walkState) netip.Addr {
 	return s.pkt.dst
 }
 
+// addr is the packet's saddr or daddr (after any DNAT).
+func (w *walker) addr(which string, s walkState) netip.Addr {
+	if which == "daddr" {
+		return w.dst(s)
+	}
+	return s.pkt.src
+}
+
 func (w *walker) dport(s walkState) int {
 	if s.dnat != "" {
 		return int(netip.MustParseAddrPort(s.dnat).Port())
@@ -222,10 +230,7 @@ func (w *walker) runRule(tok []string, s walkState) []walkState {
 		return next(7, s)
 	case is(tok, "fib"):
 		// fib saddr|daddr type [!=] local
-		a := s.pkt.src
-		if tok[1] == "daddr" {
-			a = w.dst(s)
-		}
+		a := w.addr(tok[1], s)
 		n, neg := 4, false
 		if tok[3] == "!=" {
 			n, neg = 5, true
@@ -247,10 +252,7 @@ func (w *walker) runRule(tok []string, s walkState) []walkState {
 	case is(tok, "meta", "l4proto", ".", "th", "dport", "vmap"):
 		return w.vmap(tok[6], fmt.Sprintf("%s . %d", s.pkt.proto, w.dport(s)), tok[7:], s)
 	case is(tok, "ip", "saddr") || is(tok, "ip", "daddr"):
-		a := s.pkt.src
-		if tok[1] == "daddr" {
-			a = w.dst(s)
-		}
+		a := w.addr(tok[1], s)
 		n, neg := 2, false
 		if tok[2] == "!=" {
 			n, neg = 3, true
