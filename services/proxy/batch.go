@@ -198,21 +198,23 @@ const maxNetlinkOps = 1000
 // beyond [rw]mem_max, which the daemon (CAP_NET_ADMIN) may. They are limits: the kernel
 // charges only what a batch uses.
 func batchBuffers(n int) gnft.SockOption {
-	snd, rcv := 64<<10+n*2<<10, 64<<10+n*8<<10
-	return func(c *netlink.Conn) error {
-		raw, err := c.SyscallConn()
-		if err != nil {
-			return fmt.Errorf("netlink socket: %w", err)
-		}
-		var serr error
-		err = raw.Control(func(fd uintptr) {
-			serr = errors.Join(
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, snd),
-				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcv))
-		})
-		if err = errors.Join(err, serr); err != nil {
-			return fmt.Errorf("netlink socket buffers: %w", err)
-		}
-		return nil
+	return func(c *netlink.Conn) error { return forceBuffers(c, 64<<10+n*2<<10, 64<<10+n*8<<10) }
+}
+
+// forceBuffers sets a netlink socket's send and receive buffers, beyond [rw]mem_max.
+func forceBuffers(c *netlink.Conn, snd, rcv int) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("netlink socket: %w", err)
 	}
+	var serr error
+	err = raw.Control(func(fd uintptr) {
+		serr = errors.Join(
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, snd),
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcv))
+	})
+	if err = errors.Join(err, serr); err != nil {
+		return fmt.Errorf("netlink socket buffers: %w", err)
+	}
+	return nil
 }

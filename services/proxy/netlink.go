@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -67,12 +68,16 @@ func (t *nlTranslator) queue(c *gnft.Conn, ops []op) error {
 
 func (t *nlTranslator) translateOne(o op) (nlOp, error) {
 	switch obj := o.obj.(type) {
+	case *knftables.Table:
+		return t.tableOp(o.verb, obj)
 	case *knftables.Chain:
 		return t.chain(o.verb, obj)
 	case *knftables.Rule:
 		return t.rule(o.verb, obj)
 	case *knftables.Set:
 		return t.set(o.verb, obj)
+	case *knftables.Map:
+		return t.globalMap(o.verb, obj)
 	case *knftables.Element:
 		return t.element(o.verb, obj)
 	}
@@ -82,11 +87,30 @@ func (t *nlTranslator) translateOne(o op) (nlOp, error) {
 // ours says whether an object names no other table than the proxy's.
 func ours(family knftables.Family, table string) bool { return family == "" && table == "" }
 
+func (t *nlTranslator) tableOp(v verb, tb *knftables.Table) (nlOp, error) {
+	if tb.Family != "" || tb.Name != "" || tb.Comment != nil || tb.Flags != nil || tb.Handle != nil || v == verbFlush {
+		return nil, fmt.Errorf("table: %w", errUnsupported)
+	}
+	return func(c *gnft.Conn) error {
+		if v == verbAdd {
+			c.AddTable(t.table)
+		} else {
+			c.DelTable(t.table)
+		}
+		return nil
+	}, nil
+}
+
 func (t *nlTranslator) chain(v verb, ch *knftables.Chain) (nlOp, error) {
-	if !ours(ch.Family, ch.Table) || ch.Type != nil || ch.Hook != nil || ch.Priority != nil || ch.Device != nil || ch.Comment != nil {
+	if !ours(ch.Family, ch.Table) || ch.Device != nil || ch.Comment != nil || ch.Handle != nil {
 		return nil, fmt.Errorf("chain %s: %w", ch.Name, errUnsupported)
 	}
 	gc := &gnft.Chain{Name: ch.Name, Table: t.table}
+	if ch.Type != nil || ch.Hook != nil || ch.Priority != nil {
+		if err := baseChainOf(gc, ch); err != nil {
+			return nil, err
+		}
+	}
 	return func(c *gnft.Conn) error {
 		switch v {
 		case verbAdd:
@@ -98,6 +122,40 @@ func (t *nlTranslator) chain(v verb, ch *knftables.Chain) (nlOp, error) {
 		}
 		return nil
 	}, nil
+}
+
+var (
+	chainTypes = map[knftables.BaseChainType]gnft.ChainType{
+		knftables.FilterType: gnft.ChainTypeFilter, knftables.NATType: gnft.ChainTypeNAT, knftables.RouteType: gnft.ChainTypeRoute,
+	}
+	chainHooks = map[knftables.BaseChainHook]gnft.ChainHook{
+		knftables.PreroutingHook: *gnft.ChainHookPrerouting, knftables.InputHook: *gnft.ChainHookInput,
+		knftables.ForwardHook: *gnft.ChainHookForward, knftables.OutputHook: *gnft.ChainHookOutput,
+		knftables.PostroutingHook: *gnft.ChainHookPostrouting,
+	}
+	// chainPriorities are nft's names for the ip and ip6 families' priorities.
+	chainPriorities = map[knftables.BaseChainPriority]gnft.ChainPriority{
+		knftables.RawPriority: -300, knftables.ManglePriority: -150, knftables.DNATPriority: -100,
+		knftables.FilterPriority: 0, knftables.SecurityPriority: 50, knftables.SNATPriority: 100,
+	}
+)
+
+// baseChainOf fills in gc the type, hook and priority of a base chain.
+func baseChainOf(gc *gnft.Chain, ch *knftables.Chain) error {
+	if ch.Type == nil || ch.Hook == nil || ch.Priority == nil {
+		return fmt.Errorf("chain %s: a base chain needs type, hook and priority: %w", ch.Name, errUnsupported)
+	}
+	typ, okT := chainTypes[*ch.Type]
+	hook, okH := chainHooks[*ch.Hook]
+	prio, okP := chainPriorities[*ch.Priority]
+	if n, err := strconv.ParseInt(string(*ch.Priority), 10, 32); err == nil {
+		prio, okP = gnft.ChainPriority(n), true
+	}
+	if !okT || !okH || !okP {
+		return fmt.Errorf("chain %s: type %s hook %s priority %s: %w", ch.Name, *ch.Type, *ch.Hook, *ch.Priority, errUnsupported)
+	}
+	gc.Type, gc.Hooknum, gc.Priority = typ, &hook, &prio
+	return nil
 }
 
 func (t *nlTranslator) rule(v verb, r *knftables.Rule) (nlOp, error) {
@@ -112,25 +170,76 @@ func (t *nlTranslator) rule(v verb, r *knftables.Rule) (nlOp, error) {
 	return func(c *gnft.Conn) error { c.AddRule(gr); return nil }, nil
 }
 
-// set handles the affinity sets, the only sets a partial sync adds or deletes.
+// set handles the skeleton's plain sets and the affinity sets, the only sets a partial sync
+// adds or deletes.
 func (t *nlTranslator) set(v verb, s *knftables.Set) (nlOp, error) {
 	gs := &gnft.Set{Table: t.table, Name: s.Name}
 	if v == verbDelete {
 		return func(c *gnft.Conn) error { c.DelSet(gs); return nil }, nil
 	}
-	dynTimeout := slices.Equal(slices.Sorted(slices.Values(s.Flags)), []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag})
-	if v != verbAdd || !ours(s.Family, s.Table) || s.Type != t.f.addrType || !dynTimeout || s.Timeout == nil ||
-		s.TypeOf != "" || s.GCInterval != nil || s.Size != nil || s.Policy != nil || s.AutoMerge != nil || s.Comment != nil {
+	if v != verbAdd || !ours(s.Family, s.Table) || s.TypeOf != "" || s.GCInterval != nil || s.Size != nil ||
+		s.Policy != nil || s.AutoMerge != nil || s.Comment != nil || s.Handle != nil {
 		return nil, fmt.Errorf("set %s: %w", s.Name, errUnsupported)
 	}
-	gs.KeyType, gs.KeyByteOrder = gnft.TypeIPAddr, binaryutil.BigEndian
-	if t.f.v6 {
-		gs.KeyType = gnft.TypeIP6Addr
+	if len(s.Flags) == 0 && s.Timeout == nil {
+		return t.addSet(gs, s.Type)
+	}
+	dynTimeout := slices.Equal(slices.Sorted(slices.Values(s.Flags)), []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag})
+	if s.Type != t.f.addrType || !dynTimeout || s.Timeout == nil {
+		return nil, fmt.Errorf("set %s: %w", s.Name, errUnsupported)
 	}
 	gs.Dynamic, gs.HasTimeout, gs.Timeout = true, true, *s.Timeout
+	return t.addSet(gs, s.Type)
+}
+
+// globalMap handles the skeleton's verdict maps.
+func (t *nlTranslator) globalMap(v verb, m *knftables.Map) (nlOp, error) {
+	if v != verbAdd || !ours(m.Family, m.Table) || m.TypeOf != "" || m.Flags != nil || m.Timeout != nil || m.GCInterval != nil ||
+		m.Size != nil || m.Policy != nil || m.Comment != nil || m.Handle != nil {
+		return nil, fmt.Errorf("map %s: %w", m.Name, errUnsupported)
+	}
+	return t.addSet(&gnft.Set{Table: t.table, Name: m.Name, IsMap: true}, m.Type)
+}
+
+// setKeyTypes are the key types the table's sets and maps are made of.
+var setKeyTypes = map[string]gnft.SetDatatype{
+	"ipv4_addr": gnft.TypeIPAddr, "ipv6_addr": gnft.TypeIP6Addr, "inet_proto": gnft.TypeInetProto, "inet_service": gnft.TypeInetService,
+}
+
+// addSet completes gs with the nft type typ ("K1 [. K2 …] [: verdict]", a map's data only a
+// verdict) as nft declares it: a single address key big-endian, a concatenation without the
+// concat flag or field lengths (nft sends those for interval sets only).
+func (t *nlTranslator) addSet(gs *gnft.Set, typ string) (nlOp, error) {
+	key, data, isMap := strings.Cut(typ, " : ")
+	if isMap != gs.IsMap || isMap && data != "verdict" {
+		return nil, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errUnsupported)
+	}
+	var fields []gnft.SetDatatype
+	for _, name := range strings.Split(key, " . ") {
+		dt, ok := setKeyTypes[name]
+		if !ok {
+			return nil, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errUnsupported)
+		}
+		fields = append(fields, dt)
+	}
+	if len(fields) == 1 {
+		gs.KeyType = fields[0]
+		if key == t.f.addrType {
+			gs.KeyByteOrder = binaryutil.BigEndian
+		}
+	} else {
+		kt, err := gnft.ConcatSetType(fields...)
+		if err != nil {
+			return nil, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errors.Join(err, errUnsupported))
+		}
+		gs.KeyType = kt
+	}
+	if isMap {
+		gs.DataType = gnft.TypeVerdict
+	}
 	return func(c *gnft.Conn) error {
 		if err := c.AddSet(gs, nil); err != nil {
-			return fmt.Errorf("set %s: %w", s.Name, err)
+			return fmt.Errorf("set %s: %w", gs.Name, err)
 		}
 		return nil
 	}, nil

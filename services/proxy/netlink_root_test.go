@@ -21,10 +21,14 @@ import (
 	"github.com/podnet/podnet/internal/roottest"
 )
 
-// textOnlyNFT hides the netlink path: partial syncs go through nft -f.
+// textOnlyNFT hides the netlink path: full and partial syncs go through nft -f.
 type textOnlyNFT struct{ *nsNFT }
 
 func (t textOnlyNFT) RunPartial(ctx context.Context, tx *knftables.Transaction, _ []op) (bool, error) {
+	return true, t.Run(ctx, tx)
+}
+
+func (t textOnlyNFT) RunFull(ctx context.Context, tx *knftables.Transaction, _ []op) (bool, error) {
 	return true, t.Run(ctx, tx)
 }
 
@@ -78,11 +82,22 @@ func TestRootNetlinkMatchesNFT(t *testing.T) {
 func TestRootNetlinkMatchesNFTIPv6(t *testing.T) {
 	roottest.NeedRoot(t)
 	n := roottest.NewNS(t)
-	mod := func(c *Config) {
-		c.ClusterCIDRs = []netip.Prefix{netip.MustParsePrefix("fd00:10:244::/56")}
-		c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("fd00:10:96::/108")}
-		c.NodePortAddresses = []netip.Addr{netip.MustParseAddr("fd00::10")}
+	for _, tc := range v6Cases() {
+		t.Run(tc.name, func(t *testing.T) {
+			runTwins(t, n, knftables.IPv6Family, v6Config, []twinCase{tc})
+		})
 	}
+}
+
+func v6Config(c *Config) {
+	c.ClusterCIDRs = []netip.Prefix{netip.MustParsePrefix("fd00:10:244::/56")}
+	c.ServiceCIDRs = []netip.Prefix{netip.MustParsePrefix("fd00:10:96::/108")}
+	c.NodePortAddresses = []netip.Addr{netip.MustParseAddr("fd00::10")}
+}
+
+// v6Cases are services of the ip6 family for the twin tests, in a namespace configured by
+// v6Config.
+func v6Cases() []twinCase {
 	ports := []discoveryv1.EndpointPort{sport("http", corev1.ProtocolTCP, 8080)}
 	v6slice := func(eps ...string) []*discoveryv1.EndpointSlice {
 		s := slice("web", "web-1", ports)
@@ -93,7 +108,7 @@ func TestRootNetlinkMatchesNFTIPv6(t *testing.T) {
 		return []*discoveryv1.EndpointSlice{s}
 	}
 	np := []corev1.ServicePort{{Name: "http", Protocol: "TCP", Port: 80, NodePort: 32000}}
-	for _, tc := range []twinCase{
+	return []twinCase{
 		{"clusterip", service("web", "fd00:10:96::20", []corev1.ServicePort{tcp("http", 80, 8080)}), v6slice("fd00:10:244::5", "fd00:10:244::6,other")},
 		{"affinity", service("web", "fd00:10:96::20", []corev1.ServicePort{tcp("http", 80, 8080)}, func(s *corev1.Service) {
 			s.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
@@ -108,10 +123,6 @@ func TestRootNetlinkMatchesNFTIPv6(t *testing.T) {
 			s.Spec.LoadBalancerSourceRanges = []string{"2001:db8::/48", "2001:db8:1:80::/57", "::/0"}
 			s.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "fd00:200::1"}}
 		}), v6slice("fd00:10:244::5")},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			runTwins(t, n, knftables.IPv6Family, mod, []twinCase{tc})
-		})
 	}
 }
 
@@ -135,7 +146,7 @@ func runTwins(t *testing.T, n ns.NetNS, family knftables.Family, mod func(*Confi
 	viaNFT := twinProxy(t, n, family, "podnet-nft", true, mod)
 	viaNL := twinProxy(t, n, family, "podnet-nl", false, mod)
 	for _, p := range []*Proxy{viaNFT, viaNL} {
-		mustSync(t, p) // the skeleton, by a full sync through nft
+		mustSync(t, p) // the skeleton, by a full sync
 	}
 	for _, st := range steps {
 		for _, p := range []*Proxy{viaNFT, viaNL} {

@@ -18,9 +18,9 @@ var errUnsupported = errors.New("not translated to netlink")
 
 // ruleExprs translates one rule of the model's vocabulary into the expressions nft 1.0.6
 // generates for the same text (the root tests hold the two side by side). The vocabulary is
-// what the per-service chains use: numgen, meta l4proto, the masquerade mark, saddr against a
-// prefix or a named set, affinity updates, fib saddr type local, dnat and verdicts. Anything
-// else is errUnsupported.
+// what the per-service chains use (numgen, meta l4proto, the masquerade mark, saddr against a
+// prefix or a named set, affinity updates, fib saddr type local, dnat and verdicts) and what
+// the skeleton's rules use (see nlbase.go). Anything else is errUnsupported.
 func ruleExprs(f fam, rule string) ([]expr.Any, error) {
 	p := &ruleParser{f: f, toks: strings.Fields(rule)}
 	for len(p.toks) > 0 {
@@ -55,6 +55,14 @@ func (p *ruleParser) take(words ...string) bool {
 	return true
 }
 
+// peek is the next token, "" at the end.
+func (p *ruleParser) peek() string {
+	if len(p.toks) == 0 {
+		return ""
+	}
+	return p.toks[0]
+}
+
 // next consumes one token.
 func (p *ruleParser) next() (string, error) {
 	if len(p.toks) == 0 {
@@ -75,15 +83,26 @@ func (p *ruleParser) statement() error {
 		return p.l4proto()
 	case p.take("meta", "mark", "set", "meta", "mark", "|"):
 		return p.markOr()
+	case p.take("meta", "mark", "set", "meta", "mark", "^"):
+		return p.markXor()
+	case p.take("meta", "mark", "&"):
+		return p.markMasked()
 	case p.take(p.f.kw, "saddr"):
-		return p.saddr()
+		return p.addr(p.f.saddrOffset())
+	case p.take(p.f.kw, "daddr"):
+		return p.addr(p.f.daddrOffset())
 	case p.take("update"):
 		return p.update()
-	case p.take("fib", "saddr", "type", "local"):
-		p.add(&expr.Fib{Register: 1, FlagSADDR: true, ResultADDRTYPE: true}, cmpEq(native32(unix.RTN_LOCAL)))
-		return nil
+	case p.take("fib"):
+		return p.fib()
+	case p.take("ct"):
+		return p.ct()
 	case p.take("dnat", "to"):
 		return p.dnat()
+	case p.take("reject"):
+		return p.reject()
+	case p.take("masquerade"):
+		return p.masquerade()
 	}
 	return p.verdict()
 }
@@ -117,6 +136,9 @@ func (p *ruleParser) uint32() (uint32, error) {
 var l4protos = map[string]byte{"tcp": unix.IPPROTO_TCP, "udp": unix.IPPROTO_UDP, "sctp": unix.IPPROTO_SCTP}
 
 func (p *ruleParser) l4proto() error {
+	if p.peek() == "." {
+		return p.concat(l4protoSel)
+	}
 	t, err := p.next()
 	if err != nil {
 		return err
@@ -141,34 +163,51 @@ func (p *ruleParser) markOr() error {
 	return nil
 }
 
-// saddr: "KW saddr @SET" (a lookup) or "KW saddr PREFIX".
-func (p *ruleParser) saddr() error {
+// addr: "KW saddr|daddr" (its header offset off) then "@SET" (a lookup), ". …" (the first
+// field of a concatenation), or [!=] PREFIX|ADDR.
+func (p *ruleParser) addr(off uint32) error {
+	if t := p.peek(); t == "." || strings.HasPrefix(t, "@") {
+		return p.concat(p.addrSel(off))
+	}
+	neg := p.take("!=")
 	t, err := p.next()
 	if err != nil {
 		return err
 	}
-	if set, ok := strings.CutPrefix(t, "@"); ok {
-		p.add(p.loadSaddr(p.f.addrLen()), &expr.Lookup{SourceRegister: 1, SetName: set})
-		return nil
-	}
-	pfx, err := netip.ParsePrefix(t)
+	pfx, err := parsePrefix(t)
 	if err != nil || !p.f.has(pfx.Addr()) || pfx != pfx.Masked() {
-		return fmt.Errorf("source %q: %w", t, errUnsupported)
+		return fmt.Errorf("address %q: %w", t, errUnsupported)
 	}
-	p.prefix(pfx)
+	p.prefix(off, pfx, neg)
 	return nil
 }
 
-// prefix matches the source address against pfx as nft does: a whole-byte prefix loads only
+// parsePrefix reads a prefix, or an address as the prefix of its full length.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// prefix matches the address at off against pfx as nft does: a whole-byte prefix loads only
 // its bytes, any other a full address through a mask.
-func (p *ruleParser) prefix(pfx netip.Prefix) {
+func (p *ruleParser) prefix(off uint32, pfx netip.Prefix, neg bool) {
 	addr := pfx.Addr().AsSlice()
 	bits := pfx.Bits()
+	cmp := cmpEq
+	if neg {
+		cmp = cmpNeq
+	}
 	if bits > 0 && bits%8 == 0 {
-		p.add(p.loadSaddr(uint32(bits/8)), cmpEq(addr[:bits/8]))
+		p.add(loadNet(off, uint32(bits/8), 1), cmp(addr[:bits/8]))
 		return
 	}
-	p.add(p.loadSaddr(uint32(len(addr))))
+	p.add(loadNet(off, uint32(len(addr)), 1))
 	if bits < len(addr)*8 {
 		mask := make([]byte, len(addr))
 		for i := 0; i < bits; i++ {
@@ -176,15 +215,11 @@ func (p *ruleParser) prefix(pfx netip.Prefix) {
 		}
 		p.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(len(addr)), Mask: mask, Xor: make([]byte, len(addr))})
 	}
-	p.add(cmpEq(addr))
+	p.add(cmp(addr))
 }
 
-func (p *ruleParser) loadSaddr(n uint32) *expr.Payload {
-	off := uint32(12) // IPv4 header: source address
-	if p.f.v6 {
-		off = 8
-	}
-	return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}
+func loadNet(off, n, reg uint32) *expr.Payload {
+	return &expr.Payload{OperationType: expr.PayloadLoad, DestRegister: reg, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n}
 }
 
 // update: "update @SET { KW saddr }", refreshing the client's entry in an affinity set.
@@ -197,7 +232,7 @@ func (p *ruleParser) update() error {
 	if !ok || !p.take("{", p.f.kw, "saddr", "}") {
 		return fmt.Errorf("update %q: %w", t, errUnsupported)
 	}
-	p.add(p.loadSaddr(p.f.addrLen()), &expr.Dynset{SrcRegKey: 1, SetName: set, Operation: unix.NFT_DYNSET_OP_UPDATE})
+	p.add(loadNet(p.f.saddrOffset(), p.f.addrLen(), 1), &expr.Dynset{SrcRegKey: 1, SetName: set, Operation: unix.NFT_DYNSET_OP_UPDATE})
 	return nil
 }
 
@@ -263,6 +298,8 @@ func parseVerdict(t string, rest []string) (*expr.Verdict, error) {
 
 func cmpEq(data []byte) *expr.Cmp { return &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: data} }
 
+func cmpNeq(data []byte) *expr.Cmp { return &expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: data} }
+
 func native32(v uint32) []byte { return binaryutil.NativeEndian.PutUint32(v) }
 
 // addrLen is the size of an address of the family.
@@ -272,3 +309,13 @@ func (f fam) addrLen() uint32 {
 	}
 	return 4
 }
+
+// saddrOffset and daddrOffset are where the addresses sit in the family's header.
+func (f fam) saddrOffset() uint32 {
+	if f.v6 {
+		return 8
+	}
+	return 12
+}
+
+func (f fam) daddrOffset() uint32 { return f.saddrOffset() + f.addrLen() }

@@ -40,11 +40,11 @@ type Proxy struct {
 // Stats are the proxy's counters.
 type Stats struct {
 	Syncs, FullSyncs, Failures uint64
-	// PartialViaNFT counts partial syncs that went through nft because an operation has no
-	// netlink translation.
-	PartialViaNFT uint64
-	LastSync      time.Duration
-	LastFullSync  time.Duration
+	// PartialViaNFT and FullViaNFT count the syncs that went through nft because an
+	// operation has no netlink translation.
+	PartialViaNFT, FullViaNFT uint64
+	LastSync                  time.Duration
+	LastFullSync              time.Duration
 }
 
 // New checks the configuration and makes a Proxy; nothing touches the kernel until Run or
@@ -213,9 +213,9 @@ func (p *Proxy) fullSync(ctx context.Context) error {
 	p.mu.Unlock()
 	fresh := newCommitted()
 	pl := fresh.planChanges(changes)
-	tx := p.nft.NewTransaction()
+	tx := &opLog{tx: p.nft.NewTransaction()}
 	renderFull(tx, p.sk, pl)
-	err := p.nft.Run(ctx, tx)
+	err := p.runFull(ctx, tx)
 	p.mu.Lock()
 	if err != nil {
 		p.stats.Failures++
@@ -231,7 +231,7 @@ func (p *Proxy) fullSync(ctx context.Context) error {
 	p.stats.LastSync = time.Since(start)
 	p.stats.LastFullSync = p.stats.LastSync
 	p.mu.Unlock()
-	p.cfg.Logger.Debug("proxy full sync", "services", len(changes), "ops", tx.NumOperations(), "took", time.Since(start))
+	p.cfg.Logger.Debug("proxy full sync", "services", len(changes), "ops", len(tx.ops), "took", time.Since(start))
 	if first {
 		p.cleanUnknownConntrack(fresh.services)
 	} else {
@@ -296,6 +296,26 @@ func (p *Proxy) partialSync(ctx context.Context) (applied bool, err error) {
 // sync (the real one sends the operations over netlink); viaNFT says it used Run after all.
 type partialRunner interface {
 	RunPartial(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error)
+}
+
+// fullRunner is an nftables backend with a cheaper way than its Run to apply a full sync (the
+// real one sends the operations over netlink); viaNFT says it used Run after all.
+type fullRunner interface {
+	RunFull(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error)
+}
+
+func (p *Proxy) runFull(ctx context.Context, l *opLog) error {
+	r, ok := p.nft.(fullRunner)
+	if !ok {
+		return p.nft.Run(ctx, l.tx)
+	}
+	viaNFT, err := r.RunFull(ctx, l.tx, l.ops)
+	if viaNFT {
+		p.mu.Lock()
+		p.stats.FullViaNFT++
+		p.mu.Unlock()
+	}
+	return err
 }
 
 func (p *Proxy) runPartial(ctx context.Context, l *opLog) error {

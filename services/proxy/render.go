@@ -10,7 +10,7 @@ import (
 
 // renderFull writes a transaction that replaces the table atomically: the kernel swaps the
 // old table for the new one at commit, so there is never a moment without rules.
-func renderFull(tx *knftables.Transaction, sk *skeleton, p *plan) {
+func renderFull(tx txWriter, sk *skeleton, p *plan) {
 	tx.Add(&knftables.Table{})
 	tx.Delete(&knftables.Table{})
 	tx.Add(&knftables.Table{})

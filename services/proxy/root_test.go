@@ -44,6 +44,10 @@ func (n *nsNFT) RunPartial(ctx context.Context, tx *knftables.Transaction, ops [
 	err = n.do(func() error { viaNFT, err = n.inner.(partialRunner).RunPartial(ctx, tx, ops); return err })
 	return viaNFT, err
 }
+func (n *nsNFT) RunFull(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error) {
+	err = n.do(func() error { viaNFT, err = n.inner.(fullRunner).RunFull(ctx, tx, ops); return err })
+	return viaNFT, err
+}
 func (n *nsNFT) Check(ctx context.Context, tx *knftables.Transaction) error {
 	return n.do(func() error { return n.inner.Check(ctx, tx) })
 }
@@ -89,17 +93,26 @@ func rootProxy(t *testing.T) (*Proxy, ns.NetNS) {
 	return p, n
 }
 
-// TestRootLoadsEveryShape loads every model case at once with the real nft, then changes
-// and removes them through partial syncs: the text must be nft syntax, in an order nft takes.
-func TestRootLoadsEveryShape(t *testing.T) {
-	p, n := rootProxy(t)
-	for i, tc := range modelCases() {
+// loadEveryShape gives p every model case at once, each under its own name, ClusterIP and
+// NodePort.
+func loadEveryShape(p *Proxy) {
+	var cases []twinCase
+	for _, tc := range modelCases() {
+		cases = append(cases, twinCase(tc))
+	}
+	loadShapes(p, cases, func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 96, 1, byte(i + 1)}) })
+}
+
+// loadShapes gives p the cases at once (but an ExternalName one), the i-th named after it,
+// with ClusterIP clusterIP(i) and NodePort 30000+i.
+func loadShapes(p *Proxy, cases []twinCase, clusterIP func(i int) netip.Addr) {
+	for i, tc := range cases {
 		if tc.name == "external-name" {
 			continue
 		}
 		svc := tc.svc.DeepCopy()
 		svc.Name = strings.ReplaceAll(tc.name, "-", "")
-		svc.Spec.ClusterIP = netip.AddrFrom4([4]byte{10, 96, 1, byte(i + 1)}).String()
+		svc.Spec.ClusterIP = clusterIP(i).String()
 		svc.Spec.ClusterIPs = []string{svc.Spec.ClusterIP}
 		if svc.Spec.Ports[0].NodePort != 0 {
 			svc.Spec.Ports[0].NodePort = int32(30000 + i)
@@ -111,6 +124,13 @@ func TestRootLoadsEveryShape(t *testing.T) {
 			p.SetSlice(s)
 		}
 	}
+}
+
+// TestRootLoadsEveryShape loads every model case at once with the real nft, then changes
+// and removes them through partial syncs: the text must be nft syntax, in an order nft takes.
+func TestRootLoadsEveryShape(t *testing.T) {
+	p, n := rootProxy(t)
+	loadEveryShape(p)
 	mustSync(t, p)
 	if out := nftIn(t, n, "list", "table", "ip", "podnet"); !strings.Contains(out, "numgen random mod 2 0") {
 		t.Fatalf("table lacks the cascade:\n%s", out)
