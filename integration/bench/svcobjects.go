@@ -11,7 +11,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
-	"sigs.k8s.io/knftables"
 
 	"github.com/podnet/podnet/services/proxy"
 )
@@ -79,14 +78,11 @@ func (f fullSyncFigures) median() time.Duration { return median(f.runs) }
 func (f fullSyncFigures) worst() time.Duration  { return slices.Max(f.runs) }
 
 // benchFullSync feeds n services × 2 endpoints to a Proxy on table ip podnet-bench and times
-// FullSync (model, plan, render and the nft transaction) runs times; the table is deleted after.
+// FullSync (model, plan, render and the kernel's transaction) runs times; the table is deleted after.
 func benchFullSync(ctx context.Context, n, runs int, nodeIP netip.Addr) (f fullSyncFigures, err error) {
 	const table = "podnet-bench"
-	nft, err := knftables.New(knftables.IPv4Family, table)
-	if err != nil {
-		return f, fmt.Errorf("nftables for table ip %s: %w", table, err)
-	}
-	p, err := proxy.New(proxy.Config{Table: table, NFT: nft, NodePortAddresses: []netip.Addr{nodeIP}})
+	// No NFT: the proxy's own backend, as in the daemon (a full sync over netlink).
+	p, err := proxy.New(proxy.Config{Table: table, NodePortAddresses: []netip.Addr{nodeIP}})
 	if err != nil {
 		return f, err
 	}
