@@ -141,17 +141,6 @@ func (p *ruleParser) ct() error {
 	return nil
 }
 
-// markXor: "meta mark set meta mark ^ BITS".
-func (p *ruleParser) markXor() error {
-	bits, err := p.uint32()
-	if err != nil {
-		return err
-	}
-	p.add(&expr.Meta{Key: expr.MetaKeyMARK, Register: 1}, bitwise32(^uint32(0), bits),
-		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
-	return nil
-}
-
 // markMasked: "meta mark & MASK == V".
 func (p *ruleParser) markMasked() error {
 	mask, err := p.uint32()

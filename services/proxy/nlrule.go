@@ -82,9 +82,9 @@ func (p *ruleParser) statement() error {
 	case p.take("meta", "l4proto"):
 		return p.l4proto()
 	case p.take("meta", "mark", "set", "meta", "mark", "|"):
-		return p.markOr()
+		return p.markSet(false)
 	case p.take("meta", "mark", "set", "meta", "mark", "^"):
-		return p.markXor()
+		return p.markSet(true)
 	case p.take("meta", "mark", "&"):
 		return p.markMasked()
 	case p.take(p.f.kw, "saddr"):
@@ -151,14 +151,18 @@ func (p *ruleParser) l4proto() error {
 	return nil
 }
 
-// markOr: "meta mark set meta mark | BITS".
-func (p *ruleParser) markOr() error {
+// markSet: "meta mark set meta mark | BITS", or "^ BITS" with xor, as nft makes both: the
+// mark through a mask and an xor.
+func (p *ruleParser) markSet(xor bool) error {
 	bits, err := p.uint32()
 	if err != nil {
 		return err
 	}
-	p.add(&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: native32(^bits), Xor: native32(bits)},
+	mask := ^bits
+	if xor {
+		mask = ^uint32(0)
+	}
+	p.add(&expr.Meta{Key: expr.MetaKeyMARK, Register: 1}, bitwise32(mask, bits),
 		&expr.Meta{Key: expr.MetaKeyMARK, SourceRegister: true, Register: 1})
 	return nil
 }

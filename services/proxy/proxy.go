@@ -310,12 +310,7 @@ func (p *Proxy) runFull(ctx context.Context, l *opLog) error {
 		return p.nft.Run(ctx, l.tx)
 	}
 	viaNFT, err := r.RunFull(ctx, l.tx, l.ops)
-	if viaNFT {
-		p.mu.Lock()
-		p.stats.FullViaNFT++
-		p.mu.Unlock()
-	}
-	return err
+	return p.countViaNFT(&p.stats.FullViaNFT, viaNFT, err)
 }
 
 func (p *Proxy) runPartial(ctx context.Context, l *opLog) error {
@@ -324,9 +319,14 @@ func (p *Proxy) runPartial(ctx context.Context, l *opLog) error {
 		return p.nft.Run(ctx, l.tx)
 	}
 	viaNFT, err := r.RunPartial(ctx, l.tx, l.ops)
+	return p.countViaNFT(&p.stats.PartialViaNFT, viaNFT, err)
+}
+
+// countViaNFT adds a sync that went through nft after all to counter, and passes err on.
+func (p *Proxy) countViaNFT(counter *uint64, viaNFT bool, err error) error {
 	if viaNFT {
 		p.mu.Lock()
-		p.stats.PartialViaNFT++
+		(*counter)++
 		p.mu.Unlock()
 	}
 	return err
