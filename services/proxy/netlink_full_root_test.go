@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/netip"
 	"testing"
 
@@ -71,4 +72,47 @@ func TestRootFullSyncMatchesNFT(t *testing.T) {
 func listTable(t *testing.T, n ns.NetNS, family knftables.Family) string {
 	t.Helper()
 	return nftIn(t, n, "list", "table", string(family), "podnet")
+}
+
+// TestRootFullSyncRefusedLeavesTable: a full batch the kernel refuses, while it processes the
+// messages or at commit, comes back as an error and changes nothing: the batch carries only one
+// ack request (its last message), so the refusal must be read from the error the kernel sends
+// for the failing message or for the batch.
+func TestRootFullSyncRefusedLeavesTable(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rules []*knftables.Rule
+	}{
+		// ENOENT while the rule message is processed.
+		{"jump to a missing chain", []*knftables.Rule{{Chain: "extra", Rule: "goto no-such-chain"}}},
+		// ELOOP: found when the chains are validated from the base chain.
+		{"a jump loop", []*knftables.Rule{
+			{Chain: "nat-prerouting", Rule: "jump extra"},
+			{Chain: "extra", Rule: "jump extra-2"},
+			{Chain: "extra-2", Rule: "jump extra"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, n := rootProxy(t)
+			loadEveryShape(p)
+			mustSync(t, p)
+			before := listTable(t, n, knftables.IPv4Family)
+			nft := p.cfg.NFT.(*nsNFT)
+			l := &opLog{tx: nft.NewTransaction()}
+			renderFull(l, p.sk, newCommitted().planChanges(nil))
+			l.Add(&knftables.Chain{Name: "extra"})
+			l.Add(&knftables.Chain{Name: "extra-2"})
+			for _, r := range tc.rules {
+				l.Add(r)
+			}
+			viaNFT, err := nft.RunFull(context.Background(), l.tx, l.ops)
+			t.Logf("refused: %v", err)
+			if viaNFT || err == nil {
+				t.Fatalf("RunFull: via nft %v, err %v; want a netlink error", viaNFT, err)
+			}
+			if after := listTable(t, n, knftables.IPv4Family); after != before {
+				t.Errorf("the refused batch changed the table:\n%s\nwas:\n%s", after, before)
+			}
+		})
+	}
 }
