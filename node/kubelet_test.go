@@ -149,8 +149,9 @@ type fakeSandboxes struct {
 	sbs map[string]*sandbox.Sandbox
 	dir string
 	log []string
-	// removeFailures is how many Removes fail before they succeed (a CNI DEL that failed).
-	removeFailures int
+	// failRemoves makes Remove fail (a CNI DEL that failed); failedRemoves counts them.
+	failRemoves   bool
+	failedRemoves int
 }
 
 func (f *fakeSandboxes) Create(ctx context.Context, spec sandbox.Spec) (*sandbox.Sandbox, error) {
@@ -190,8 +191,8 @@ func (f *fakeSandboxes) List() ([]*sandbox.Sandbox, error) {
 func (f *fakeSandboxes) Remove(ctx context.Context, uid string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.removeFailures > 0 && f.sbs[uid] != nil {
-		f.removeFailures--
+	if f.failRemoves && f.sbs[uid] != nil {
+		f.failedRemoves++
 		f.log = append(f.log, "remove "+f.sbs[uid].Name+" failed")
 		return errors.New("CNI DEL: plugin failed")
 	}
@@ -426,23 +427,28 @@ func TestDeletionRetriesFailedTeardown(t *testing.T) {
 			e := newKubeletEnv(t)
 			e.create(pod("web", corev1.RestartPolicyAlways, "nginx"))
 			e.eventually("web", "Running ip=10.244.0.5 Initialized=True Ready=True nginx:running/r0/ready=true")
-			e.sbs.mu.Lock()
-			e.sbs.removeFailures = 2
-			e.sbs.mu.Unlock()
+			setFailing := func(on bool) {
+				e.sbs.mu.Lock()
+				e.sbs.failRemoves = on
+				e.sbs.mu.Unlock()
+			}
+			setFailing(true)
 			if _, _, err := e.reg.Delete(context.Background(), apiresource.Pods, "default", "web", metav1.DeleteOptions{GracePeriodSeconds: tc.grace}); err != nil {
 				t.Fatal(err)
 			}
-			if tc.grace == nil {
-				// Still there after the first failure.
-				waitFor(t, func() bool {
-					e.sbs.mu.Lock()
-					defer e.sbs.mu.Unlock()
-					return e.sbs.removeFailures < 2
-				}, "the first teardown")
-				if e.get("web") == nil {
-					t.Fatal("the pod object went while its sandbox could not be removed")
-				}
+			// Tried again (the retry is a second away) and still there.
+			waitFor(t, func() bool {
+				e.sbs.mu.Lock()
+				defer e.sbs.mu.Unlock()
+				return e.sbs.failedRemoves >= 2
+			}, "the teardown retried")
+			if l, _ := e.sbs.List(); len(l) != 1 {
+				t.Fatalf("sandboxes: %d, want the pod's", len(l))
 			}
+			if tc.grace == nil && e.get("web") == nil {
+				t.Fatal("the pod object went while its sandbox could not be removed")
+			}
+			setFailing(false)
 			waitFor(t, func() bool {
 				l, _ := e.sbs.List()
 				return len(l) == 0
@@ -451,8 +457,8 @@ func TestDeletionRetriesFailedTeardown(t *testing.T) {
 			e.sbs.mu.Lock()
 			got := strings.Join(e.sbs.log, "\n")
 			e.sbs.mu.Unlock()
-			if want := "create web hostname web\nremove web failed\nremove web failed\nremove web"; got != want {
-				t.Errorf("sandboxes:\n%s\nwant\n%s", got, want)
+			if !strings.HasPrefix(got, "create web hostname web\nremove web failed\nremove web failed\n") || !strings.HasSuffix(got, "failed\nremove web") {
+				t.Errorf("sandboxes:\n%s\nwant a create, failed removes, then one remove", got)
 			}
 		})
 	}
