@@ -181,10 +181,15 @@ func (r *Registry) markPodTerminating(pod *corev1.Pod, grace int64, add string, 
 func (r *Registry) markDeleting(info *resource.Info, obj runtime.Object, add string, dryRun bool) (runtime.Object, error) {
 	om := accessor(obj)
 	changed := false
+	var zero int64
 	if om.GetDeletionTimestamp() == nil {
 		now := metav1.NewTime(r.now())
 		om.SetDeletionTimestamp(&now)
-		var zero int64
+		om.SetDeletionGracePeriodSeconds(&zero)
+		changed = true
+	} else if g := om.GetDeletionGracePeriodSeconds(); g != nil && *g > 0 {
+		// A pod in its grace period deleted at once (the kubelet's grace-0 delete) while
+		// finalizers hold it: it goes when the last one does.
 		om.SetDeletionGracePeriodSeconds(&zero)
 		changed = true
 	} else if info == resource.Namespaces {

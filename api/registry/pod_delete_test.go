@@ -97,3 +97,64 @@ func TestSweepKeepsTerminatingPods(t *testing.T) {
 		t.Errorf("after a sweep: %s", got)
 	}
 }
+
+// A pod in its grace period stays through updates (the kubelet's status writes, a finalizer
+// removed) until a delete with grace 0; with finalizers, that delete sets grace 0 and the last
+// finalizer's removal deletes it (kube-apiserver's ShouldDeleteDuringUpdate).
+func TestTerminatingPodUpdates(t *testing.T) {
+	i := func(v int64) *int64 { return &v }
+	status := func(cur runtime.Object) (runtime.Object, error) {
+		cur.(*corev1.Pod).Status.Message = "written"
+		return cur, nil
+	}
+	unfinalize := func(cur runtime.Object) (runtime.Object, error) {
+		cur.(*corev1.Pod).Finalizers = nil
+		return cur, nil
+	}
+	type step struct {
+		del    *int64                                       // a DELETE with this grace
+		update func(runtime.Object) (runtime.Object, error) // or an update
+		sub    string
+	}
+	for _, tc := range []struct {
+		name       string
+		finalizers []string
+		steps      []step
+		want       string
+	}{
+		{"status write in the grace period", nil,
+			[]step{{del: i(30)}, {update: status, sub: "status"}}, "terminating until 12:00:30 grace 30"},
+		{"then the kubelet's delete", nil,
+			[]step{{del: i(30)}, {update: status, sub: "status"}, {del: i(0)}}, "gone"},
+		{"finalizer removed in the grace period", []string{"example.com/f"},
+			[]step{{del: i(30)}, {update: unfinalize}}, "terminating until 12:00:30 grace 30"},
+		{"kubelet's delete held by a finalizer", []string{"example.com/f"},
+			[]step{{del: i(30)}, {del: i(0)}}, "terminating until 12:00:30 grace 0"},
+		{"then the finalizer removed", []string{"example.com/f"},
+			[]step{{del: i(30)}, {del: i(0)}, {update: unfinalize}}, "gone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRegistry(t)
+			ctx := context.Background()
+			p := testPod("a", "node1", "", nil)
+			p.Finalizers = tc.finalizers
+			if _, err := r.Create(ctx, resource.Pods, "default", p, WriteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tc.steps {
+				var err error
+				if s.update != nil {
+					_, err = r.Update(ctx, resource.Pods, "default", "a", s.sub, s.update, WriteOptions{})
+				} else {
+					_, _, err = r.Delete(ctx, resource.Pods, "default", "a", metav1.DeleteOptions{GracePeriodSeconds: s.del})
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := podState(t, r, "a"); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

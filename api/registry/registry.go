@@ -276,8 +276,15 @@ func (r *Registry) Update(ctx context.Context, info *resource.Info, ns, name, su
 
 // finalized: an object being deleted whose finalizers are all done (a Namespace also waits for
 // its spec.finalizers, the namespace controller's).
+// finalized: an update leaves an object being deleted without finalizers, so it goes now. A
+// pod in its grace period (deletionGracePeriodSeconds > 0) is not: it is the kubelet's to
+// delete with grace 0 once its containers stopped, and its status writes until then must not
+// remove it (kube-apiserver's ShouldDeleteDuringUpdate).
 func finalized(obj runtime.Object) bool {
 	m := accessor(obj)
+	if g := m.GetDeletionGracePeriodSeconds(); g != nil && *g > 0 {
+		return false
+	}
 	return m.GetDeletionTimestamp() != nil && len(m.GetFinalizers()) == 0 && !namespaceFinalizing(obj)
 }
 
