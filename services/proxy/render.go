@@ -37,7 +37,7 @@ func renderFull(tx txWriter, sk *skeleton, p *plan) {
 	for _, o := range sk.elems {
 		tx.Add(o)
 	}
-	for _, k := range sortedSet(p.set) {
+	for _, k := range p.setKeys {
 		tx.Add(element(k, p.set[k]))
 	}
 }
@@ -51,7 +51,7 @@ func renderPartial(tx txWriter, c *committed, p *plan) {
 	for _, ch := range p.changes {
 		rewriteChains(tx, ch.old, ch.new)
 	}
-	for _, k := range sortedSet(p.set) {
+	for _, k := range p.setKeys {
 		if _, had := c.elems[k]; had {
 			tx.Delete(element(k, c.elems[k]))
 		}
@@ -168,11 +168,3 @@ func isMap(name string) bool {
 }
 
 func sortedNames[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
-
-func sortedSet(m map[elemKey]string) []elemKey {
-	keys := make(map[elemKey]bool, len(m))
-	for k := range m {
-		keys[k] = true
-	}
-	return sortedKeys(keys)
-}
