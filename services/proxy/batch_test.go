@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/mdlayher/netlink"
 	"sigs.k8s.io/knftables"
 )
 
@@ -58,5 +60,26 @@ func TestBatchingRefusesInvalidTransaction(t *testing.T) {
 	err := b.Run(context.Background(), tx)
 	if err == nil || strings.Contains(err.Error(), "nonexistent") {
 		t.Fatalf("Run = %v, want knftables' validation error", err)
+	}
+}
+
+// layOut writes what the kernel reads: each message's header (length, type, flags, sequence from
+// 1, port 0) and data padded to 4 bytes, an ack asked of the last message before the batch's end
+// only, every other ack and echo dropped.
+func TestLayOut(t *testing.T) {
+	msgs := []netlink.Message{
+		{Header: netlink.Header{Type: 0x10, Flags: netlink.Request}, Data: []byte{1, 2}},
+		{Header: netlink.Header{Type: 0xa06, Flags: netlink.Request | netlink.Acknowledge | netlink.Echo, Sequence: 77, PID: 9}, Data: []byte{3, 4, 5, 6}},
+		{Header: netlink.Header{Type: 0xa0c, Flags: netlink.Request | netlink.Acknowledge}, Data: []byte{7}},
+		{Header: netlink.Header{Type: 0x11, Flags: netlink.Request}, Data: []byte{8, 9}},
+	}
+	buf, ack := layOut(msgs)
+	want := "" +
+		"12000000 1000 0100 01000000 00000000 0102 0000 " +
+		"14000000 060a 0100 02000000 00000000 03040506 " +
+		"11000000 0c0a 0500 03000000 00000000 07 000000 " +
+		"12000000 1100 0100 04000000 00000000 0809 0000"
+	if got := fmt.Sprintf("%x", buf); got != strings.ReplaceAll(want, " ", "") || ack != 3 {
+		t.Errorf("layOut = %s, ack %d\nwant     %s, ack 3", got, ack, strings.ReplaceAll(want, " ", ""))
 	}
 }
