@@ -34,22 +34,11 @@ func corednsBinary(t *testing.T) string {
 }
 
 // startCoreDNS runs CoreDNS in the node's namespace with its kubernetes plugin reading podnet's
-// API through the node's kubeconfig, as CoreDNS's default Corefile in kubeadm sets it up (pods
-// verified, fallthrough for reverse zones, ttl 5), on 127.0.0.1:port.
+// API through the node's kubeconfig (harness.Corefile), on 127.0.0.1:port.
 func startCoreDNS(t *testing.T, n *harness.Node, port int) {
 	t.Helper()
 	dir := t.TempDir()
-	corefile := fmt.Sprintf(`.:%d {
-    bind 127.0.0.1
-    errors
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig %s
-        pods verified
-        fallthrough in-addr.arpa ip6.arpa
-        ttl 5
-    }
-}
-`, port, n.KubeconfigPath())
+	corefile := harness.Corefile{Bind: "127.0.0.1", Port: port, Kubeconfig: n.KubeconfigPath()}.String()
 	path := filepath.Join(dir, "Corefile")
 	if err := os.WriteFile(path, []byte(corefile), 0o600); err != nil {
 		t.Fatal(err)

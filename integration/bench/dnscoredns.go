@@ -14,6 +14,8 @@ import (
 	"time"
 
 	mdns "github.com/miekg/dns"
+
+	"github.com/podnet/podnet/integration/harness"
 )
 
 // corednsPort is CoreDNS's port on the node address; podnet's DNS has 53 there.
@@ -35,25 +37,9 @@ func corednsBinary(podnetBin string) string {
 	return filepath.Join(filepath.Dir(podnetBin), "coredns")
 }
 
-// corefile is kubeadm's default server block cut to what answers names: the kubernetes plugin as
-// the integration suite configures it (the same answers as podnet's defaults), forward to the
-// bench's upstream and cache 30. kubeadm's health, ready, prometheus, loop, reload and
-// loadbalance are left out (each would cost CoreDNS, not podnet, per query or in memory), and
-// so is log.
+// corefile is harness.Corefile on the node address, forwarding to the bench's upstream.
 func corefile(kubeconfig string) string {
-	return fmt.Sprintf(`.:%d {
-    bind %s
-    errors
-    kubernetes cluster.local in-addr.arpa ip6.arpa {
-        kubeconfig %s
-        pods verified
-        fallthrough in-addr.arpa ip6.arpa
-        ttl 5
-    }
-    forward . %s
-    cache 30
-}
-`, corednsPort, svcNodeIP, kubeconfig, upstreamIP)
+	return harness.Corefile{Bind: svcNodeIP, Port: corednsPort, Kubeconfig: kubeconfig, Forward: upstreamIP}.String()
 }
 
 // startCoreDNS runs CoreDNS in the bench's namespace (the node's) and waits until it answers
