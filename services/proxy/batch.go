@@ -138,16 +138,16 @@ func (b *batchingNFT) CountRules(ctx context.Context, chain string) (int, error)
 // https://lore.kernel.org/netfilter-devel/20250520100907.191244-1-pablo@netfilter.org/
 // A transaction with an operation the translator does not know, or bigger than maxNetlinkOps,
 // goes through nft as before, and viaNFT says so.
-func (b *batchingNFT) RunPartial(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error) {
+func (b *batchingNFT) RunPartial(ctx context.Context, ops []op) (viaNFT bool, err error) {
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
 	if len(ops) > maxNetlinkOps {
-		return true, b.Run(ctx, tx)
+		return true, b.Run(ctx, transaction(b, ops))
 	}
 	qs, err := b.nl.translate(ops)
 	if errors.Is(err, errUnsupported) {
-		return true, b.Run(ctx, tx)
+		return true, b.Run(ctx, transaction(b, ops))
 	}
 	if err != nil {
 		return false, err
@@ -157,7 +157,7 @@ func (b *batchingNFT) RunPartial(ctx context.Context, tx *knftables.Transaction,
 		return false, err
 	}
 	for _, q := range qs {
-		err = errors.Join(err, q(conn))
+		err = errors.Join(err, q.queue(conn))
 	}
 	if err = errors.Join(err, conn.Flush()); err != nil {
 		// Whatever the socket still holds (queued messages, unread acks) must not reach

@@ -6,9 +6,10 @@
 // the table.
 //
 // It owns: the desired-state model (a pure function from a Service and its slices to chains,
-// rules and map elements), the renderer (desired vs committed into one knftables transaction;
-// a full sync atomically replaces the table through nft, a partial sync goes to the kernel as
-// one netlink batch of the same operations), the sync loop (list-then-watch of the store,
+// rules and map elements), the renderer (desired vs committed into one transaction of
+// knftables objects), the netlink backend (the transaction as the messages nft would send for
+// it, in one atomic batch: a full sync replaces the table, a partial sync touches what changed;
+// nft -f only for what the translator does not know), the sync loop (list-then-watch of the store,
 // coalesced dirty services, full sync after a failure or when the table was flushed behind its
 // back) and the UDP conntrack cleanup after endpoint changes.
 package proxy

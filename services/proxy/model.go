@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,8 +75,11 @@ type portModel struct {
 	all, local  []netip.AddrPort
 	itpLocal    bool
 	etpLocal    bool
-	affinity    int32 // ClientIP timeout in seconds, 0 without affinity
+	affinity    int32     // ClientIP timeout in seconds, 0 without affinity
+	chainNames  [4]string // by chainKinds' index, made on first use (a sha256 each)
 }
+
+var chainKinds = [...]string{"svc", "local", "ext", "fw"}
 
 func newPortModel(f facts, svc *corev1.Service, sp *corev1.ServicePort, eps []endpoint) *portModel {
 	m := &portModel{
@@ -110,10 +114,17 @@ func (m *portModel) internal() []netip.AddrPort {
 	return m.all
 }
 
-func (m *portModel) svcChain() string   { return chainName("svc", m.id) }
-func (m *portModel) localChain() string { return chainName("local", m.id) }
-func (m *portModel) extChain() string   { return chainName("ext", m.id) }
-func (m *portModel) fwChain() string    { return chainName("fw", m.id) }
+func (m *portModel) svcChain() string   { return m.chain(0) }
+func (m *portModel) localChain() string { return m.chain(1) }
+func (m *portModel) extChain() string   { return m.chain(2) }
+func (m *portModel) fwChain() string    { return m.chain(3) }
+
+func (m *portModel) chain(kind int) string {
+	if m.chainNames[kind] == "" {
+		m.chainNames[kind] = chainName(chainKinds[kind], m.id)
+	}
+	return m.chainNames[kind]
+}
 
 // build adds the port's chains, affinity sets and elements to st.
 func (m *portModel) build(st *svcState) {
@@ -153,7 +164,7 @@ const setMasqMark = "meta mark set meta mark | " + masqMark
 // hits come first; every DNAT refreshes the client's entry in its endpoint's set.
 func (m *portModel) cascade(st *svcState, eps []netip.AddrPort) []string {
 	var rules []string
-	dnat := func(e netip.AddrPort) string { return fmt.Sprintf("meta l4proto %s dnat to %s", m.proto, e) }
+	dnat := func(e netip.AddrPort) string { return "meta l4proto " + m.proto + " dnat to " + e.String() }
 	if m.affinity > 0 {
 		for _, e := range eps {
 			set := affinitySetName(m.id, e, m.affinity)
@@ -164,7 +175,7 @@ func (m *portModel) cascade(st *svcState, eps []netip.AddrPort) []string {
 	for i, e := range eps {
 		var b strings.Builder
 		if n := len(eps) - i; n > 1 {
-			fmt.Fprintf(&b, "numgen random mod %d 0 ", n)
+			b.WriteString("numgen random mod " + strconv.Itoa(n) + " 0 ")
 		}
 		if m.affinity > 0 {
 			b.WriteString(m.update(affinitySetName(m.id, e, m.affinity)) + " ")
@@ -197,7 +208,9 @@ func (m *portModel) extRules() []string {
 	return append(rules, verdictDrop)
 }
 
-func (m *portModel) key(a netip.Addr) string { return fmt.Sprintf("%s . %s . %d", a, m.proto, m.port) }
+func (m *portModel) key(a netip.Addr) string {
+	return a.String() + " . " + m.proto + " . " + strconv.Itoa(int(m.port))
+}
 
 func (m *portModel) clusterIPElems(st *svcState) {
 	target := "goto " + m.svcChain()

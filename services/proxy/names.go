@@ -48,7 +48,9 @@ func portID(ns, name string, sp *corev1.ServicePort) string {
 // manner of kube-proxy (base32 of a sha256, 8 characters).
 func hashPrefix(parts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
-	return base32.StdEncoding.EncodeToString(h[:])[:8]
+	// base32 turns each 5 bytes into 8 characters on their own: the first 8 of the whole
+	// digest's encoding are its first 5 bytes'.
+	return base32.StdEncoding.EncodeToString(h[:5])
 }
 
 // chainName is a per-service-port chain: kind is "svc", "local", "ext" or "fw".

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -34,8 +35,13 @@ func newNLTranslator(f fam, table string) *nlTranslator {
 	return t
 }
 
-// nlOp queues one translated operation on a connection.
-type nlOp func(c *gnft.Conn) error
+// nlOp is one translated operation. queue puts it on a google/nftables connection (partial
+// syncs); encode, where it is set, writes the same message into a full sync's batch itself
+// (nlencode.go).
+type nlOp struct {
+	queue  func(c *gnft.Conn) error
+	encode func(w *msgWriter) error
+}
 
 // translate turns every operation into its netlink message, or returns errUnsupported
 // (wrapped) for the first one outside the vocabulary, before anything is queued: a lasting
@@ -92,10 +98,14 @@ type elemGroup struct {
 }
 
 func (g elemGroup) op() nlOp {
+	o := nlOp{queue: func(c *gnft.Conn) error { return c.SetAddElements(g.set, g.elems) }}
 	if g.del {
-		return func(c *gnft.Conn) error { return c.SetDeleteElements(g.set, g.elems) }
+		o.queue = func(c *gnft.Conn) error { return c.SetDeleteElements(g.set, g.elems) }
 	}
-	return func(c *gnft.Conn) error { return c.SetAddElements(g.set, g.elems) }
+	if encodable(g.set, g.elems) {
+		o.encode = func(w *msgWriter) error { encodeElems(w, g.set, g.elems, g.del); return nil }
+	}
+	return o
 }
 
 // queue translates ops and queues them on c.
@@ -105,7 +115,7 @@ func (t *nlTranslator) queue(c *gnft.Conn, ops []op) error {
 		return err
 	}
 	for _, q := range qs {
-		if err := q(c); err != nil {
+		if err := q.queue(c); err != nil {
 			return err
 		}
 	}
@@ -127,7 +137,7 @@ func (t *nlTranslator) translateOne(o op) (nlOp, error) {
 	case *knftables.Element:
 		return t.element(o.verb, obj)
 	}
-	return nil, fmt.Errorf("%T: %w", o.obj, errUnsupported)
+	return nlOp{}, fmt.Errorf("%T: %w", o.obj, errUnsupported)
 }
 
 // ours says whether an object names no other table than the proxy's.
@@ -135,29 +145,30 @@ func ours(family knftables.Family, table string) bool { return family == "" && t
 
 func (t *nlTranslator) tableOp(v verb, tb *knftables.Table) (nlOp, error) {
 	if tb.Family != "" || tb.Name != "" || tb.Comment != nil || tb.Flags != nil || tb.Handle != nil || v == verbFlush {
-		return nil, fmt.Errorf("table: %w", errUnsupported)
+		return nlOp{}, fmt.Errorf("table: %w", errUnsupported)
 	}
-	return func(c *gnft.Conn) error {
+	return nlOp{queue: func(c *gnft.Conn) error {
 		if v == verbAdd {
 			c.AddTable(t.table)
 		} else {
 			c.DelTable(t.table)
 		}
 		return nil
-	}, nil
+	}}, nil
 }
 
 func (t *nlTranslator) chain(v verb, ch *knftables.Chain) (nlOp, error) {
 	if !ours(ch.Family, ch.Table) || ch.Device != nil || ch.Comment != nil || ch.Handle != nil {
-		return nil, fmt.Errorf("chain %s: %w", ch.Name, errUnsupported)
+		return nlOp{}, fmt.Errorf("chain %s: %w", ch.Name, errUnsupported)
 	}
 	gc := &gnft.Chain{Name: ch.Name, Table: t.table}
-	if ch.Type != nil || ch.Hook != nil || ch.Priority != nil {
+	base := ch.Type != nil || ch.Hook != nil || ch.Priority != nil
+	if base {
 		if err := baseChainOf(gc, ch); err != nil {
-			return nil, err
+			return nlOp{}, err
 		}
 	}
-	return func(c *gnft.Conn) error {
+	o := nlOp{queue: func(c *gnft.Conn) error {
 		switch v {
 		case verbAdd:
 			c.AddChain(gc)
@@ -167,7 +178,11 @@ func (t *nlTranslator) chain(v verb, ch *knftables.Chain) (nlOp, error) {
 			c.DelChain(gc)
 		}
 		return nil
-	}, nil
+	}}
+	if v == verbAdd && !base {
+		o.encode = func(w *msgWriter) error { encodeChain(w, byte(t.table.Family), t.table.Name, gc.Name); return nil }
+	}
+	return o, nil
 }
 
 var (
@@ -206,14 +221,19 @@ func baseChainOf(gc *gnft.Chain, ch *knftables.Chain) error {
 
 func (t *nlTranslator) rule(v verb, r *knftables.Rule) (nlOp, error) {
 	if v != verbAdd || !ours(r.Family, r.Table) || r.Index != nil || r.Handle != nil || r.Comment != nil {
-		return nil, fmt.Errorf("rule in %s: %w", r.Chain, errUnsupported)
+		return nlOp{}, fmt.Errorf("rule in %s: %w", r.Chain, errUnsupported)
 	}
 	exprs, err := ruleExprs(t.f, r.Rule)
 	if err != nil {
-		return nil, err
+		return nlOp{}, err
 	}
-	gr := &gnft.Rule{Table: t.table, Chain: &gnft.Chain{Name: r.Chain, Table: t.table}, Exprs: exprs}
-	return func(c *gnft.Conn) error { c.AddRule(gr); return nil }, nil
+	return nlOp{
+		queue: func(c *gnft.Conn) error {
+			c.AddRule(&gnft.Rule{Table: t.table, Chain: &gnft.Chain{Name: r.Chain, Table: t.table}, Exprs: exprs})
+			return nil
+		},
+		encode: func(w *msgWriter) error { return encodeRule(w, byte(t.table.Family), t.table.Name, r.Chain, exprs) },
+	}, nil
 }
 
 // set handles the skeleton's plain sets and the affinity sets, the only sets a partial sync
@@ -221,18 +241,18 @@ func (t *nlTranslator) rule(v verb, r *knftables.Rule) (nlOp, error) {
 func (t *nlTranslator) set(v verb, s *knftables.Set) (nlOp, error) {
 	gs := &gnft.Set{Table: t.table, Name: s.Name}
 	if v == verbDelete {
-		return func(c *gnft.Conn) error { c.DelSet(gs); return nil }, nil
+		return nlOp{queue: func(c *gnft.Conn) error { c.DelSet(gs); return nil }}, nil
 	}
 	if v != verbAdd || !ours(s.Family, s.Table) || s.TypeOf != "" || s.GCInterval != nil || s.Size != nil ||
 		s.Policy != nil || s.AutoMerge != nil || s.Comment != nil || s.Handle != nil {
-		return nil, fmt.Errorf("set %s: %w", s.Name, errUnsupported)
+		return nlOp{}, fmt.Errorf("set %s: %w", s.Name, errUnsupported)
 	}
 	if len(s.Flags) == 0 && s.Timeout == nil {
 		return t.addSet(gs, s.Type)
 	}
 	dynTimeout := slices.Equal(slices.Sorted(slices.Values(s.Flags)), []knftables.SetFlag{knftables.DynamicFlag, knftables.TimeoutFlag})
 	if s.Type != t.f.addrType || !dynTimeout || s.Timeout == nil {
-		return nil, fmt.Errorf("set %s: %w", s.Name, errUnsupported)
+		return nlOp{}, fmt.Errorf("set %s: %w", s.Name, errUnsupported)
 	}
 	gs.Dynamic, gs.HasTimeout, gs.Timeout = true, true, *s.Timeout
 	return t.addSet(gs, s.Type)
@@ -242,7 +262,7 @@ func (t *nlTranslator) set(v verb, s *knftables.Set) (nlOp, error) {
 func (t *nlTranslator) globalMap(v verb, m *knftables.Map) (nlOp, error) {
 	if v != verbAdd || !ours(m.Family, m.Table) || m.TypeOf != "" || m.Flags != nil || m.Timeout != nil || m.GCInterval != nil ||
 		m.Size != nil || m.Policy != nil || m.Comment != nil || m.Handle != nil {
-		return nil, fmt.Errorf("map %s: %w", m.Name, errUnsupported)
+		return nlOp{}, fmt.Errorf("map %s: %w", m.Name, errUnsupported)
 	}
 	return t.addSet(&gnft.Set{Table: t.table, Name: m.Name, IsMap: true}, m.Type)
 }
@@ -258,13 +278,13 @@ var setKeyTypes = map[string]gnft.SetDatatype{
 func (t *nlTranslator) addSet(gs *gnft.Set, typ string) (nlOp, error) {
 	key, data, isMap := strings.Cut(typ, " : ")
 	if isMap != gs.IsMap || isMap && data != "verdict" {
-		return nil, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errUnsupported)
+		return nlOp{}, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errUnsupported)
 	}
 	var fields []gnft.SetDatatype
 	for _, name := range strings.Split(key, " . ") {
 		dt, ok := setKeyTypes[name]
 		if !ok {
-			return nil, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errUnsupported)
+			return nlOp{}, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errUnsupported)
 		}
 		fields = append(fields, dt)
 	}
@@ -276,25 +296,25 @@ func (t *nlTranslator) addSet(gs *gnft.Set, typ string) (nlOp, error) {
 	} else {
 		kt, err := gnft.ConcatSetType(fields...)
 		if err != nil {
-			return nil, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errors.Join(err, errUnsupported))
+			return nlOp{}, fmt.Errorf("set %s of type %q: %w", gs.Name, typ, errors.Join(err, errUnsupported))
 		}
 		gs.KeyType = kt
 	}
 	if isMap {
 		gs.DataType = gnft.TypeVerdict
 	}
-	return func(c *gnft.Conn) error {
+	return nlOp{queue: func(c *gnft.Conn) error {
 		if err := c.AddSet(gs, nil); err != nil {
 			return fmt.Errorf("set %s: %w", gs.Name, err)
 		}
 		return nil
-	}, nil
+	}}, nil
 }
 
 func (t *nlTranslator) element(v verb, e *knftables.Element) (nlOp, error) {
 	gs, el, err := t.elementData(v, e)
 	if err != nil {
-		return nil, err
+		return nlOp{}, err
 	}
 	return elemGroup{set: gs, del: v == verbDelete, elems: []gnft.SetElement{el}}.op(), nil
 }
@@ -306,7 +326,7 @@ func (t *nlTranslator) elementData(v verb, e *knftables.Element) (*gnft.Set, gnf
 	if !ok || (e.Set != "" && e.Map != "") || !ours(e.Family, e.Table) || e.Comment != nil || v == verbFlush {
 		return nil, gnft.SetElement{}, fmt.Errorf("element of %s: %w", name, errUnsupported)
 	}
-	key, err := t.encodeKey(fields, strings.Split(strings.Join(e.Key, " . "), " . "))
+	key, err := t.encodeKey(fields, joined(e.Key, " . "))
 	if err != nil {
 		return nil, gnft.SetElement{}, fmt.Errorf("element %v of %s: %w", e.Key, name, err)
 	}
@@ -315,7 +335,7 @@ func (t *nlTranslator) elementData(v verb, e *knftables.Element) (*gnft.Set, gnf
 	if v == verbDelete || !gs.IsMap {
 		return gs, el, nil
 	}
-	words := strings.Fields(strings.Join(e.Value, " "))
+	words := strings.Fields(joined(e.Value, " "))
 	if len(words) == 0 {
 		return nil, gnft.SetElement{}, fmt.Errorf("element %v of %s without a value: %w", e.Key, name, errUnsupported)
 	}
@@ -330,41 +350,60 @@ func (t *nlTranslator) elementData(v verb, e *knftables.Element) (*gnft.Set, gnf
 	return gs, el, nil
 }
 
-// encodeKey lays out a key as the kernel stores it: each field of a concatenation padded to
-// 4 bytes, a single field as it is.
-func (t *nlTranslator) encodeKey(types, values []string) ([]byte, error) {
-	if len(types) != len(values) {
-		return nil, fmt.Errorf("%d fields for %d types: %w", len(values), len(types), errUnsupported)
+// joined is strings.Join without a copy for the usual single string.
+func joined(ss []string, sep string) string {
+	if len(ss) == 1 {
+		return ss[0]
 	}
-	var key []byte
+	return strings.Join(ss, sep)
+}
+
+// encodeKey lays out a key ("V1 . V2 …", one value per field of types) as the kernel stores
+// it: each field of a concatenation padded to 4 bytes, a single field as it is.
+func (t *nlTranslator) encodeKey(types []string, key string) ([]byte, error) {
+	out := make([]byte, 0, 4*len(types)+16)
+	rest := key
 	for i, typ := range types {
-		b, err := t.encodeField(typ, strings.TrimSpace(values[i]))
-		if err != nil {
+		v, after, more := strings.Cut(rest, " . ")
+		if more == (i == len(types)-1) {
+			return nil, fmt.Errorf("key %q for %d fields: %w", key, len(types), errUnsupported)
+		}
+		rest = after
+		n := len(out)
+		var err error
+		if out, err = t.appendField(out, typ, strings.TrimSpace(v)); err != nil {
 			return nil, err
 		}
 		if len(types) > 1 {
-			b = append(b, make([]byte, (4-len(b)%4)%4)...)
+			for (len(out)-n)%4 != 0 {
+				out = append(out, 0)
+			}
 		}
-		key = append(key, b...)
 	}
-	return key, nil
+	return out, nil
 }
 
-func (t *nlTranslator) encodeField(typ, v string) ([]byte, error) {
+// appendField appends one field's value v of type typ to b.
+func (t *nlTranslator) appendField(b []byte, typ, v string) ([]byte, error) {
 	switch typ {
 	case "ipv4_addr", "ipv6_addr":
 		a, ok := t.f.parse(v)
 		if !ok || typ != t.f.addrType {
 			return nil, fmt.Errorf("address %q: %w", v, errUnsupported)
 		}
-		return a.AsSlice(), nil
+		if a.Is4() {
+			x := a.As4()
+			return append(b, x[:]...), nil
+		}
+		x := a.As16()
+		return append(b, x[:]...), nil
 	case "inet_proto":
 		if n, ok := l4protos[v]; ok {
-			return []byte{n}, nil
+			return append(b, n), nil
 		}
 	case "inet_service":
 		if n, err := strconv.ParseUint(v, 10, 16); err == nil {
-			return binaryutil.BigEndian.PutUint16(uint16(n)), nil
+			return binary.BigEndian.AppendUint16(b, uint16(n)), nil
 		}
 	}
 	return nil, fmt.Errorf("%s %q: %w", typ, v, errUnsupported)

@@ -98,14 +98,14 @@ func TestRootFullSyncRefusedLeavesTable(t *testing.T) {
 			mustSync(t, p)
 			before := listTable(t, n, knftables.IPv4Family)
 			nft := p.cfg.NFT.(*nsNFT)
-			l := &opLog{tx: nft.NewTransaction()}
+			l := &opLog{}
 			renderFull(l, p.sk, newCommitted().planChanges(nil))
 			l.Add(&knftables.Chain{Name: "extra"})
 			l.Add(&knftables.Chain{Name: "extra-2"})
 			for _, r := range tc.rules {
 				l.Add(r)
 			}
-			viaNFT, err := nft.RunFull(context.Background(), l.tx, l.ops)
+			viaNFT, err := nft.RunFull(context.Background(), l.ops)
 			t.Logf("refused: %v", err)
 			if viaNFT || err == nil {
 				t.Fatalf("RunFull: via nft %v, err %v; want a netlink error", viaNFT, err)

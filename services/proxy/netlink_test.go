@@ -19,7 +19,7 @@ func partialOps(t *testing.T, p *Proxy) []op {
 		changes = append(changes, change{key: k, old: p.state.services[k], new: p.modelLocked(k)})
 	}
 	p.mu.Unlock()
-	l := &opLog{tx: p.nft.NewTransaction()}
+	l := &opLog{}
 	renderPartial(l, p.state, p.state.planChanges(changes))
 	return l.ops
 }
@@ -85,7 +85,7 @@ func fullOps(p *Proxy) []op {
 		changes = append(changes, change{key: k, new: p.modelLocked(k)})
 	}
 	p.mu.Unlock()
-	l := &opLog{tx: p.nft.NewTransaction()}
+	l := &opLog{}
 	renderFull(l, p.sk, newCommitted().planChanges(changes))
 	return l.ops
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -172,6 +173,29 @@ func (p *Proxy) modelLocked(k string) *svcState {
 	return buildService(p.facts, svc, sls)
 }
 
+// modelAllLocked is the model of every cached service, by service key. The services are
+// independent, so the work is shared among the CPUs: 10,000 services take some 80 ms on one.
+func (p *Proxy) modelAllLocked() []change {
+	keys := sortedNames(p.services)
+	changes := make([]change, len(keys))
+	parts := min(runtime.GOMAXPROCS(0), len(keys)/256+1)
+	inParallel(parts, func(part int) {
+		for i := part * len(keys) / parts; i < (part+1)*len(keys)/parts; i++ {
+			changes[i] = change{key: keys[i], new: p.modelLocked(keys[i])}
+		}
+	})
+	return changes
+}
+
+// inParallel calls f(0) … f(n-1), each in a goroutine of its own, and waits for them.
+func inParallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
+}
+
 // SyncNow programs what changed since the last sync, or everything when a full sync is due
 // (the first one, and after a failure).
 func (p *Proxy) SyncNow(ctx context.Context) error {
@@ -205,15 +229,12 @@ func (p *Proxy) FullSync(ctx context.Context) error {
 func (p *Proxy) fullSync(ctx context.Context) error {
 	start := time.Now()
 	p.mu.Lock()
-	var changes []change
-	for _, k := range sortedNames(p.services) {
-		changes = append(changes, change{key: k, new: p.modelLocked(k)})
-	}
+	changes := p.modelAllLocked()
 	p.dirty = map[string]bool{}
 	p.mu.Unlock()
 	fresh := newCommitted()
 	pl := fresh.planChanges(changes)
-	tx := &opLog{tx: p.nft.NewTransaction()}
+	tx := &opLog{}
 	renderFull(tx, p.sk, pl)
 	err := p.runFull(ctx, tx)
 	p.mu.Lock()
@@ -268,7 +289,7 @@ func (p *Proxy) partialSync(ctx context.Context) (applied bool, err error) {
 		return false, nil
 	}
 	pl := p.state.planChanges(changes)
-	tx := &opLog{tx: p.nft.NewTransaction()}
+	tx := &opLog{}
 	renderPartial(tx, p.state, pl)
 	if len(tx.ops) > 0 {
 		if err := p.runPartial(ctx, tx); err != nil {
@@ -295,30 +316,30 @@ func (p *Proxy) partialSync(ctx context.Context) (applied bool, err error) {
 // partialRunner is an nftables backend with a cheaper way than its Run to apply a partial
 // sync (the real one sends the operations over netlink); viaNFT says it used Run after all.
 type partialRunner interface {
-	RunPartial(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error)
+	RunPartial(ctx context.Context, ops []op) (viaNFT bool, err error)
 }
 
 // fullRunner is an nftables backend with a cheaper way than its Run to apply a full sync (the
 // real one sends the operations over netlink); viaNFT says it used Run after all.
 type fullRunner interface {
-	RunFull(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error)
+	RunFull(ctx context.Context, ops []op) (viaNFT bool, err error)
 }
 
 func (p *Proxy) runFull(ctx context.Context, l *opLog) error {
 	r, ok := p.nft.(fullRunner)
 	if !ok {
-		return p.nft.Run(ctx, l.tx)
+		return p.nft.Run(ctx, transaction(p.nft, l.ops))
 	}
-	viaNFT, err := r.RunFull(ctx, l.tx, l.ops)
+	viaNFT, err := r.RunFull(ctx, l.ops)
 	return p.countViaNFT(&p.stats.FullViaNFT, viaNFT, err)
 }
 
 func (p *Proxy) runPartial(ctx context.Context, l *opLog) error {
 	r, ok := p.nft.(partialRunner)
 	if !ok {
-		return p.nft.Run(ctx, l.tx)
+		return p.nft.Run(ctx, transaction(p.nft, l.ops))
 	}
-	viaNFT, err := r.RunPartial(ctx, l.tx, l.ops)
+	viaNFT, err := r.RunPartial(ctx, l.ops)
 	return p.countViaNFT(&p.stats.PartialViaNFT, viaNFT, err)
 }
 

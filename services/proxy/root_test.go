@@ -40,12 +40,12 @@ func (n *nsNFT) NewTransaction() *knftables.Transaction { return n.inner.NewTran
 func (n *nsNFT) Run(ctx context.Context, tx *knftables.Transaction) error {
 	return n.do(func() error { return n.inner.Run(ctx, tx) })
 }
-func (n *nsNFT) RunPartial(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error) {
-	err = n.do(func() error { viaNFT, err = n.inner.(partialRunner).RunPartial(ctx, tx, ops); return err })
+func (n *nsNFT) RunPartial(ctx context.Context, ops []op) (viaNFT bool, err error) {
+	err = n.do(func() error { viaNFT, err = n.inner.(partialRunner).RunPartial(ctx, ops); return err })
 	return viaNFT, err
 }
-func (n *nsNFT) RunFull(ctx context.Context, tx *knftables.Transaction, ops []op) (viaNFT bool, err error) {
-	err = n.do(func() error { viaNFT, err = n.inner.(fullRunner).RunFull(ctx, tx, ops); return err })
+func (n *nsNFT) RunFull(ctx context.Context, ops []op) (viaNFT bool, err error) {
+	err = n.do(func() error { viaNFT, err = n.inner.(fullRunner).RunFull(ctx, ops); return err })
 	return viaNFT, err
 }
 func (n *nsNFT) Check(ctx context.Context, tx *knftables.Transaction) error {

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"maps"
 	"slices"
 	"strings"
 )
@@ -38,7 +37,15 @@ type plan struct {
 // Several services may want one element (two services on one endpoint want its hairpin
 // entry): it stays while any does, and the lowest service key decides a map value.
 func (c *committed) planChanges(changes []change) *plan {
-	p := &plan{changes: changes, owners: map[elemKey]owners{}, set: map[elemKey]string{}}
+	n := 0
+	for _, ch := range changes {
+		if ch.new != nil {
+			n += len(ch.new.elems)
+		}
+	}
+	// Sized once: a full sync of 10,000 services plans some 40,000 elements, and growing the
+	// maps to that rehashes them a dozen times.
+	p := &plan{changes: changes, owners: make(map[elemKey]owners, n), set: make(map[elemKey]string, n)}
 	ownersOf := func(k elemKey) owners {
 		if o, ok := p.owners[k]; ok {
 			return o
@@ -117,14 +124,21 @@ func (c *committed) apply(p *plan) {
 	}
 }
 
-// sortedKeys are m's keys by set, then key.
+// sortedKeys are m's keys by set, then key. The keys of each set are sorted as plain strings:
+// a full sync sorts some 40,000 of them, and a comparison of both fields through a closure
+// took twice as long.
 func sortedKeys[V any](m map[elemKey]V) []elemKey {
-	out := slices.Collect(maps.Keys(m))
-	slices.SortFunc(out, func(a, b elemKey) int {
-		if c := strings.Compare(a.set, b.set); c != 0 {
-			return c
+	bySet := map[string][]string{}
+	for k := range m {
+		bySet[k.set] = append(bySet[k.set], k.key)
+	}
+	out := make([]elemKey, 0, len(m))
+	for _, set := range sortedNames(bySet) {
+		keys := bySet[set]
+		slices.Sort(keys)
+		for _, k := range keys {
+			out = append(out, elemKey{set, k})
 		}
-		return strings.Compare(a.key, b.key)
-	})
+	}
 	return out
 }
