@@ -332,7 +332,7 @@ func serviceSection(ctx context.Context, o options, tmp string) error {
 	fmt.Printf("\nServices: podnet's proxy (services/proxy, nftables) against kube-proxy's nftables layout loaded with the same nft (%s).\n", nftVersion())
 	fmt.Printf("(a) create call to first TCP connect to the ClusterIP (connects of %s, no sleep but %s after a refusal), %d services per level; peer: `nft -f` of one service's chains and element.\n", probeTimeout, refusedPause, o.svc.samples)
 	fmt.Printf("(b) podnet: FullSync in process (model, plan, render, one netlink batch that replaces the table), table ip podnet-bench, 3 runs; peer: `nft -f` of kube-proxy's full-sync transaction, table ip %s.\n", kpTable)
-	fmt.Printf("(c) HTTP/1.1 GET / to nginx from a pod and from the node, a new connection per request and keep-alive, %d clients, with %s services present; %d rounds of %s per client, target and mode, targets back to back in rotated order; the ratio to the pod IP is taken within each round and the median reported.\n", o.workers, count(o.svc.max), httpRounds, httpSlice(o.svc))
+	fmt.Printf("(c) HTTP/1.1 GET / to nginx from a pod and from the node, a new connection per request and keep-alive, %d clients, with %s services present; %d rounds; in each, per client and mode, a warm-up, then every target for %s in rotated order and again in reverse (A B C C B A); the ratio to the pod IP is taken within each round and the median reported.\n", o.workers, count(o.svc.max), httpRounds, httpSlice(o.svc))
 	fmt.Printf("(d) %d sequential connects (SYN to established), closed at once.\n\n", o.svc.connects)
 	printRows("podnet", "kube-proxy layout, same nft", svcRows(o.svc, f))
 	return nil
