@@ -90,23 +90,31 @@ func fullOps(p *Proxy) []op {
 	return l.ops
 }
 
+// everyShapeProxy is a Proxy (on the Fake) of the family and configuration variant holding
+// every service shape of the family.
+func everyShapeProxy(t *testing.T, family knftables.Family, mod func(*Config)) *Proxy {
+	t.Helper()
+	p, _, _ := newTestProxy(t, func(c *Config) {
+		c.Family = family
+		if mod != nil {
+			mod(c)
+		}
+	})
+	if family == knftables.IPv6Family {
+		loadShapes(p, v6Cases(), func(i int) netip.Addr { return netip.AddrFrom16([16]byte{0xfd, 15: byte(i + 1)}) })
+	} else {
+		loadEveryShape(p)
+	}
+	return p
+}
+
 // TestNetlinkFullVocabulary: a full sync of every service shape translates to netlink for every
 // configuration variant but those expected to go through nft (the root tests check that the
 // kernel then holds what nft would have written).
 func TestNetlinkFullVocabulary(t *testing.T) {
 	for _, tc := range fullSyncConfigs {
 		t.Run(tc.name, func(t *testing.T) {
-			p, _, _ := newTestProxy(t, func(c *Config) {
-				c.Family = tc.family
-				if tc.mod != nil {
-					tc.mod(c)
-				}
-			})
-			if tc.family == knftables.IPv6Family {
-				loadShapes(p, v6Cases(), func(i int) netip.Addr { return netip.AddrFrom16([16]byte{0xfd, 15: byte(i + 1)}) })
-			} else {
-				loadEveryShape(p)
-			}
+			p := everyShapeProxy(t, tc.family, tc.mod)
 			c, err := gnft.New()
 			if err != nil {
 				t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net/netip"
 	"reflect"
 	"runtime"
 	"slices"
@@ -43,17 +42,7 @@ func TestEncodeMatchesGoogleNFTables(t *testing.T) {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			p, _, _ := newTestProxy(t, func(c *Config) {
-				c.Family = tc.family
-				if tc.mod != nil {
-					tc.mod(c)
-				}
-			})
-			if tc.family == knftables.IPv6Family {
-				loadShapes(p, v6Cases(), func(i int) netip.Addr { return netip.AddrFrom16([16]byte{0xfd, 15: byte(i + 1)}) })
-			} else {
-				loadEveryShape(p)
-			}
+			p := everyShapeProxy(t, tc.family, tc.mod)
 			ops := fullOps(p)
 			qs, err := newNLTranslator(newFam(tc.family), "podnet").translate(ops)
 			if err != nil {
