@@ -106,6 +106,9 @@ func encodeBatch(qs []nlOp) (buf []byte, ackSeq uint32, err error) {
 	if err := recordInto(w, pending); err != nil {
 		return nil, 0, err
 	}
+	if w.err != nil {
+		return nil, 0, w.err
+	}
 	if w.seq < 2 {
 		return nil, 0, fmt.Errorf("empty batch")
 	}

@@ -23,7 +23,8 @@ import (
 type msgWriter struct {
 	buf  []byte
 	seq  uint32
-	last int // offset of the last message begun, -1 before the first
+	last int   // offset of the last message begun, -1 before the first
+	err  error // an attribute too long for its 16-bit length, if one was written
 }
 
 func newMsgWriter(size int) *msgWriter { return &msgWriter{buf: make([]byte, 0, size), last: -1} }
@@ -82,6 +83,7 @@ func (w *msgWriter) pad() {
 
 // attr writes one attribute; the type carries NLA_F_NESTED where the parent's data does.
 func (w *msgWriter) attr(typ uint16, data []byte) {
+	w.checkLen(4 + len(data))
 	w.buf = binary.NativeEndian.AppendUint16(w.buf, uint16(4+len(data)))
 	w.buf = binary.NativeEndian.AppendUint16(w.buf, typ)
 	w.buf = append(w.buf, data...)
@@ -90,6 +92,7 @@ func (w *msgWriter) attr(typ uint16, data []byte) {
 
 // str writes a string attribute, NUL-terminated.
 func (w *msgWriter) str(typ uint16, s string) {
+	w.checkLen(4 + len(s) + 1)
 	w.buf = binary.NativeEndian.AppendUint16(w.buf, uint16(4+len(s)+1))
 	w.buf = binary.NativeEndian.AppendUint16(w.buf, typ)
 	w.buf = append(w.buf, s...)
@@ -112,7 +115,16 @@ func (w *msgWriter) nest(typ uint16) int {
 }
 
 func (w *msgWriter) end(start int) {
+	w.checkLen(len(w.buf) - start)
 	binary.NativeEndian.PutUint16(w.buf[start:], uint16(len(w.buf)-start))
+}
+
+// checkLen records an attribute of n bytes that its length field cannot hold (elemsPerMessage
+// keeps element lists far below).
+func (w *msgWriter) checkLen(n int) {
+	if n > 0xffff && w.err == nil {
+		w.err = fmt.Errorf("netlink attribute of %d bytes", n)
+	}
 }
 
 // encodeChain writes the message that adds a regular chain.

@@ -133,6 +133,12 @@ func TestEncodeExprs(t *testing.T) {
 	if err := encodeExpr(newMsgWriter(0), unix.NFPROTO_IPV4, &expr.Numgen{Type: 9}); err == nil {
 		t.Error("numgen of an unknown type encoded")
 	}
+	big := []nlOp{{encode: func(w *msgWriter) error {
+		return encodeRule(w, unix.NFPROTO_IPV4, "podnet", "x", []expr.Any{&expr.Immediate{Register: 1, Data: make([]byte, 70000)}})
+	}}}
+	if _, _, err := encodeBatch(big); err == nil {
+		t.Error("a rule longer than an attribute can say was encoded")
+	}
 }
 
 func firstDiff(a, b []byte) int {
