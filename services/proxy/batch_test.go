@@ -83,3 +83,16 @@ func TestLayOut(t *testing.T) {
 		t.Errorf("layOut = %s, ack %d\nwant     %s, ack 3", got, ack, strings.ReplaceAll(want, " ", ""))
 	}
 }
+
+// layOut writes recorded messages (a whole batch, begin and end included) as encodeBatch
+// does: the reference googleBatch lays google/nftables' messages out with.
+func layOut(msgs []netlink.Message) (buf []byte, ackSeq uint32) {
+	w := newMsgWriter(0)
+	for i, m := range msgs {
+		if i > 0 && i == len(msgs)-1 {
+			ackSeq = w.ackLast()
+		}
+		w.message(m)
+	}
+	return w.buf, ackSeq
+}

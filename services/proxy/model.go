@@ -75,11 +75,21 @@ type portModel struct {
 	all, local  []netip.AddrPort
 	itpLocal    bool
 	etpLocal    bool
-	affinity    int32     // ClientIP timeout in seconds, 0 without affinity
-	chainNames  [4]string // by chainKinds' index, made on first use (a sha256 each)
+	affinity    int32                   // ClientIP timeout in seconds, 0 without affinity
+	chainNames  [len(chainKinds)]string // by chainKind, made on first use (a sha256 each)
 }
 
-var chainKinds = [...]string{"svc", "local", "ext", "fw"}
+// chainKind indexes chainKinds, the per-port chains' name prefixes.
+type chainKind int
+
+const (
+	kindSvc chainKind = iota
+	kindLocal
+	kindExt
+	kindFw
+)
+
+var chainKinds = [...]string{kindSvc: "svc", kindLocal: "local", kindExt: "ext", kindFw: "fw"}
 
 func newPortModel(f facts, svc *corev1.Service, sp *corev1.ServicePort, eps []endpoint) *portModel {
 	m := &portModel{
@@ -114,12 +124,12 @@ func (m *portModel) internal() []netip.AddrPort {
 	return m.all
 }
 
-func (m *portModel) svcChain() string   { return m.chain(0) }
-func (m *portModel) localChain() string { return m.chain(1) }
-func (m *portModel) extChain() string   { return m.chain(2) }
-func (m *portModel) fwChain() string    { return m.chain(3) }
+func (m *portModel) svcChain() string   { return m.chain(kindSvc) }
+func (m *portModel) localChain() string { return m.chain(kindLocal) }
+func (m *portModel) extChain() string   { return m.chain(kindExt) }
+func (m *portModel) fwChain() string    { return m.chain(kindFw) }
 
-func (m *portModel) chain(kind int) string {
+func (m *portModel) chain(kind chainKind) string {
 	if m.chainNames[kind] == "" {
 		m.chainNames[kind] = chainName(chainKinds[kind], m.id)
 	}

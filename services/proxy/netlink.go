@@ -326,7 +326,7 @@ func (t *nlTranslator) elementData(v verb, e *knftables.Element) (*gnft.Set, gnf
 	if !ok || (e.Set != "" && e.Map != "") || !ours(e.Family, e.Table) || e.Comment != nil || v == verbFlush {
 		return nil, gnft.SetElement{}, fmt.Errorf("element of %s: %w", name, errUnsupported)
 	}
-	key, err := t.encodeKey(fields, joined(e.Key, " . "))
+	key, err := t.encodeKey(fields, strings.Join(e.Key, " . "))
 	if err != nil {
 		return nil, gnft.SetElement{}, fmt.Errorf("element %v of %s: %w", e.Key, name, err)
 	}
@@ -335,7 +335,7 @@ func (t *nlTranslator) elementData(v verb, e *knftables.Element) (*gnft.Set, gnf
 	if v == verbDelete || !gs.IsMap {
 		return gs, el, nil
 	}
-	words := strings.Fields(joined(e.Value, " "))
+	words := strings.Fields(strings.Join(e.Value, " "))
 	if len(words) == 0 {
 		return nil, gnft.SetElement{}, fmt.Errorf("element %v of %s without a value: %w", e.Key, name, errUnsupported)
 	}
@@ -348,14 +348,6 @@ func (t *nlTranslator) elementData(v verb, e *knftables.Element) (*gnft.Set, gnf
 	}
 	el.VerdictData = vd
 	return gs, el, nil
-}
-
-// joined is strings.Join without a copy for the usual single string.
-func joined(ss []string, sep string) string {
-	if len(ss) == 1 {
-		return ss[0]
-	}
-	return strings.Join(ss, sep)
 }
 
 // encodeKey lays out a key ("V1 . V2 …", one value per field of types) as the kernel stores

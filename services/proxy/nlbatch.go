@@ -204,18 +204,6 @@ func sendBatch(buf []byte, ackSeq uint32) error {
 	}
 }
 
-// layOut writes recorded messages (a whole batch, begin and end included) as encodeBatch does.
-func layOut(msgs []netlink.Message) (buf []byte, ackSeq uint32) {
-	w := newMsgWriter(0)
-	for i, m := range msgs {
-		if i > 0 && i == len(msgs)-1 {
-			ackSeq = w.ackLast()
-		}
-		w.message(m)
-	}
-	return w.buf, ackSeq
-}
-
 // writeRaw sends buf in one write on conn's socket, to the kernel.
 func writeRaw(conn *netlink.Conn, buf []byte) error {
 	raw, err := conn.SyscallConn()
