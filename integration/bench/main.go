@@ -47,6 +47,7 @@ func main() {
 	flag.IntVar(&o.svc.max, "svc-max", 10000, "services present at the largest level (levels: 0, a tenth, all) and in the full sync")
 	flag.IntVar(&o.svc.samples, "svc-samples", 20, "services created per level for the programming figure")
 	flag.IntVar(&o.svc.connects, "svc-connects", 2000, "sequential connects per first-packet figure")
+	flag.DurationVar(&o.svc.httpDur, "svc-http", 90*time.Second, "how long the HTTP figure (c) runs per client and mode (its targets alternate)")
 	flag.StringVar(&o.pod.images, "images", "build/images", "directory holding busybox.tar (make images)")
 	flag.IntVar(&o.pod.cap, "pod-cap", 300, "the most-pods figure stops at this many pods")
 	flag.DurationVar(&o.pod.timeout, "pod-timeout", time.Minute, "how long a pod (or a batch of them) may take to become Ready")
@@ -56,7 +57,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench: -samples, -workers, -objects, -svc-samples and -svc-connects must be at least 1, -svc-max at least 100")
 		os.Exit(2)
 	}
-	o.svc.images, o.svc.workers, o.svc.dur, o.svc.timeout, o.svc.runs = o.pod.images, o.workers, o.dur, o.pod.timeout, 3
+	o.svc.images, o.svc.workers, o.svc.timeout, o.svc.runs = o.pod.images, o.workers, o.pod.timeout, 3
 	var err error
 	if os.Getenv(innerEnv) == "" {
 		err = outer()
@@ -332,7 +333,7 @@ func serviceSection(ctx context.Context, o options, tmp string) error {
 	fmt.Printf("\nServices: podnet's proxy (services/proxy, nftables) against kube-proxy's nftables layout loaded with the same nft (%s).\n", nftVersion())
 	fmt.Printf("(a) create call to first TCP connect to the ClusterIP (connects of %s, no sleep but %s after a refusal), %d services per level; peer: `nft -f` of one service's chains and element.\n", probeTimeout, refusedPause, o.svc.samples)
 	fmt.Printf("(b) podnet: FullSync in process (model, plan, render, one netlink batch that replaces the table), table ip podnet-bench, 3 runs; peer: `nft -f` of kube-proxy's full-sync transaction, table ip %s.\n", kpTable)
-	fmt.Printf("(c) HTTP/1.1 GET / to nginx from a pod and from the node, a new connection per request and keep-alive, %d clients, with %s services present; %d rounds; in each, per client and mode, a warm-up, then every target for %s in rotated order and again in reverse (A B C C B A); the ratio to the pod IP is taken within each round and the median reported.\n", o.workers, count(o.svc.max), httpRounds, httpSlice(o.svc))
+	fmt.Printf("(c) HTTP/1.1 GET / to nginx from a pod and from the node, a new connection per request and keep-alive, %d clients, with %s services present: per client and mode %s of one load whose target changes every %s (after %s not counted), in rounds A B C C B A of rotating order; a ratio to the pod IP per round, their geometric mean with its 95%% confidence interval.\n", o.workers, count(o.svc.max), o.svc.httpDur, altSlice, altSettle)
 	fmt.Printf("(d) %d sequential connects (SYN to established), closed at once.\n\n", o.svc.connects)
 	printRows("podnet", "kube-proxy layout, same nft", svcRows(o.svc, f))
 	return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -27,7 +26,7 @@ type svcOptions struct {
 	runs     int           // full syncs timed
 	connects int           // sequential connects per first-packet figure
 	workers  int           // concurrent HTTP clients
-	dur      time.Duration // per HTTP figure
+	httpDur  time.Duration // (c): per client and mode
 	timeout  time.Duration // pod Ready, and one service's programming
 }
 
@@ -37,9 +36,7 @@ type svcFigures struct {
 	prog    map[int]latency          // (a) create to first connection, by services present
 	full    fullSyncFigures          // (b) podnet's proxy in process
 	peer    peerFigures              // (a) and (b) peer: kube-proxy's layout with the same nft
-	http    map[string]httpFigures   // (c) by mode and target (httpKey)
-	ratio   map[string]float64       // (c) against the pod IP in the same mode, by httpKey
-	spread  map[string][2]float64    // (c) the middle half of the rounds' ratios, by httpKey
+	http    map[string]httpFigures   // (c) by client, mode and target (httpKey)
 	connect map[string]connectFigure // (d) by target
 	small   int                      // services present for the small first-packet figure
 }
@@ -91,8 +88,7 @@ func (n *svcNode) measure(ctx context.Context, o svcOptions, podIP netip.Addr, f
 		return err
 	}
 	n.base = base
-	f.prog, f.http, f.ratio, f.connect = map[int]latency{}, map[string]httpFigures{}, map[string]float64{}, map[string]connectFigure{}
-	f.spread = map[string][2]float64{}
+	f.prog, f.http, f.connect = map[int]latency{}, map[string]httpFigures{}, map[string]connectFigure{}
 	if err := n.programLevel(ctx, o, 0, base, f); err != nil {
 		return err
 	}
@@ -161,119 +157,6 @@ func (n *svcNode) connectFigures(clusterAddr, podAddr string, present, count int
 		f.connect[t.key] = l
 	}
 	return nil
-}
-
-// httpRounds is how many rounds (c) runs. In each, from each client and in each mode, a
-// warm-up on the pod IP that counts for nothing, then every target for httpSlice in rotated
-// order and again in the reverse order (A B C C B A), so that a drift of the machine's speed
-// over the round weighs on every target alike. The machine is shared and CPU-bound (client,
-// nginx and the kernel's NAT on 2 cores), so a target is compared with the pod IP within each
-// round, where both saw the same machine, and the median of those ratios is the figure; req/s
-// is the median round's, p99 that of every request of every round. With 6 rounds of one 2.5 s
-// slice per target, one run gave the ClusterIP from a pod 89% with keep-alive, 108% with a
-// connection per request and the NodePort, which passes more rules, 98%: the slices' order and
-// the machine's drift, not the rules.
-const httpRounds = 15
-
-// httpSlice is one target's slice of a round, twice per round: a tenth of the HTTP duration
-// (-duration); the warm-up is half a slice.
-func httpSlice(o svcOptions) time.Duration { return o.dur / 10 }
-
-// httpModes are figure (c)'s two ways of sending requests, in the order the table shows them.
-var httpModes = []string{connNew, connKeep}
-
-// The clients of figure (c): the node itself (its DNAT happens in the output hook, and the
-// kernel routes every packet again after it) and a pod (DNAT in prerouting, before the one
-// routing decision), the usual client of a ClusterIP.
-const (
-	fromNode = "from the node"
-	fromPod  = "from a pod"
-)
-
-var httpClients = []string{fromPod, fromNode}
-
-func httpKey(client, mode, target string) string { return client + ", " + mode + ", " + target }
-
-// httpRuns are one target's runs in one mode, round by round.
-type httpRuns struct {
-	rps []float64
-	lat []time.Duration
-}
-
-// httpFigures runs (c) and sets f.http and f.ratio.
-func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[string]string, f *svcFigures) error {
-	podDial, closeNS, err := nsDialer(n.clientNetns, benchDialer)
-	if err != nil {
-		return err
-	}
-	defer closeNS()
-	dials := map[string]dialFunc{fromNode: benchDialer.DialContext, fromPod: podDial}
-	order := []string{tgtPod, tgtClusterIP, tgtNodePort}
-	runs := map[string]*httpRuns{}
-	for round := 0; round < httpRounds; round++ {
-		for _, client := range httpClients {
-			for _, mode := range httpModes {
-				url := func(t string) string { return "http://" + addrs[t] + "/" }
-				flushConntrack()
-				httpLoad(ctx, url(tgtPod), mode, o.workers, httpSlice(o)/2, dials[client])
-				rotated := append(slices.Clone(order[round%len(order):]), order[:round%len(order)]...)
-				reversed := slices.Clone(rotated)
-				slices.Reverse(reversed)
-				mirrored := append(rotated, reversed...)
-				rps := map[string]float64{}
-				for _, t := range mirrored {
-					flushConntrack()
-					r := httpLoad(ctx, url(t), mode, o.workers, httpSlice(o), dials[client])
-					if r.err != nil {
-						fmt.Fprintf(os.Stderr, "bench: services: %s, %s, %s: %v\n", client, t, mode, r.err)
-					}
-					k := httpKey(client, mode, t)
-					if runs[k] == nil {
-						runs[k] = &httpRuns{}
-					}
-					rps[t] += r.rps / 2
-					runs[k].lat = append(runs[k].lat, r.lat...)
-				}
-				for _, t := range order {
-					k := httpKey(client, mode, t)
-					runs[k].rps = append(runs[k].rps, rps[t])
-				}
-			}
-		}
-	}
-	for k, r := range runs {
-		f.http[k] = httpFigures{rps: medianOf(r.rps), p99: percentiles(r.lat).p99}
-	}
-	for _, client := range httpClients {
-		for _, mode := range httpModes {
-			direct := runs[httpKey(client, mode, tgtPod)].rps
-			for _, t := range order[1:] {
-				var ratios []float64
-				for i, rps := range runs[httpKey(client, mode, t)].rps {
-					ratios = append(ratios, rps/direct[i])
-				}
-				f.ratio[httpKey(client, mode, t)] = medianOf(ratios)
-				f.spread[httpKey(client, mode, t)] = quartiles(ratios)
-			}
-		}
-	}
-	return nil
-}
-
-// quartiles are v's first and third quartiles (nearest rank): the middle half of the rounds,
-// shown beside (c)'s ratios because the machine's noise is of the size of the goal's margin.
-func quartiles(v []float64) [2]float64 {
-	s := slices.Sorted(slices.Values(v))
-	at := func(q float64) float64 { return s[min(len(s)-1, int(q*float64(len(s))))] }
-	return [2]float64{at(0.25), at(0.75)}
-}
-
-func medianOf(v []float64) float64 {
-	s := slices.Sorted(slices.Values(v))
-	if len(s)%2 == 0 {
-		return (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return s[len(s)/2]
 }
 
 // flushConntrack empties the bench namespace's connection tracking table (its own: conntrack
@@ -366,12 +249,10 @@ func httpRows(o svcOptions, f svcFigures) []row {
 				h := f.http[k]
 				goal := ""
 				switch {
-				case t == tgtClusterIP && mode == connKeep:
-					q := f.spread[k]
-					goal = fmt.Sprintf("≥ 97%% of direct: %.1f%% (middle half of rounds %.0f–%.0f%%)", 100*f.ratio[k], 100*q[0], 100*q[1])
+				case t == tgtClusterIP && client == fromPod && mode == connKeep:
+					goal = fmt.Sprintf("≥ 97%% of direct: %s (%s)", h.ratio.verdict(0.97), h.ratio)
 				case t != tgtPod:
-					q := f.spread[k]
-					goal = fmt.Sprintf("(%.1f%% of direct; %.0f–%.0f%%)", 100*f.ratio[k], 100*q[0], 100*q[1])
+					goal = fmt.Sprintf("(%s)", h.ratio)
 				}
 				rows = append(rows,
 					row{fmt.Sprintf("(c) req/s, %d clients %s, %s, %s", o.workers, client, mode, t), fmt.Sprintf("%.0f", h.rps), "-", goal},

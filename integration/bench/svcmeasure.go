@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -99,14 +97,6 @@ func connectLatency(addr string, n int) (connectFigure, error) {
 	return connectFigure{percentiles(d), slow}, nil
 }
 
-// httpFigures are one target's requests per second and per-request p99 under load.
-type httpFigures struct {
-	rps float64
-	p99 time.Duration
-	lat []time.Duration // every request's
-	err error           // the first failure, if any request failed
-}
-
 // The two ways figure (c) sends requests.
 const (
 	// connNew opens a TCP connection per request: every request pays the connection's setup,
@@ -117,59 +107,6 @@ const (
 	// rewrite and, from the node, a route lookup per packet after DNAT).
 	connKeep = "keep-alive"
 )
-
-// httpLoad is figure (c): workers clients for dur, each sending HTTP/1.1 GET / in turn, on a
-// new TCP connection per request or on one kept-alive connection per client (mode), each
-// connection opened by dial.
-func httpLoad(ctx context.Context, url, mode string, workers int, dur time.Duration, dial dialFunc) httpFigures {
-	ctx, cancel := context.WithTimeout(ctx, dur)
-	defer cancel()
-	tr := &http.Transport{
-		DisableKeepAlives:   mode == connNew,
-		MaxIdleConnsPerHost: workers,
-		DialContext:         dial,
-	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Timeout: 5 * time.Second, Transport: tr}
-	var mu sync.Mutex
-	var all []time.Duration
-	var failures atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			for ctx.Err() == nil {
-				t := time.Now()
-				if err := getOnce(ctx, client, url); err != nil {
-					if ctx.Err() == nil {
-						failures.Add(1)
-						once.Do(func() { firstErr = err })
-					}
-					continue
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			all = append(all, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	f := httpFigures{rps: float64(len(all)) / elapsed.Seconds(), lat: all}
-	if len(all) > 0 {
-		f.p99 = percentiles(all).p99
-	}
-	if n := failures.Load(); n > 0 {
-		f.err = fmt.Errorf("%d requests to %s failed, first: %w", n, url, firstErr)
-	}
-	return f
-}
 
 func getOnce(ctx context.Context, c *http.Client, url string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
