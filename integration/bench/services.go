@@ -27,7 +27,9 @@ type svcOptions struct {
 	connects int           // sequential connects per first-packet figure
 	workers  int           // concurrent HTTP clients
 	httpDur  time.Duration // (c): per client and mode
-	timeout  time.Duration // pod Ready, and one service's programming
+	// httpGoalOnly limits (c) to the client and mode the goal is read on.
+	httpGoalOnly bool
+	timeout      time.Duration // pod Ready, and one service's programming
 }
 
 // svcFigures is what the services section measures.
@@ -246,10 +248,13 @@ func httpRows(o svcOptions, f svcFigures) []row {
 		for _, mode := range httpModes {
 			for _, t := range []string{tgtPod, tgtClusterIP, tgtNodePort} {
 				k := httpKey(client, mode, t)
-				h := f.http[k]
+				h, ok := f.http[k]
+				if !ok {
+					continue // not measured (-svc-http-goal-only)
+				}
 				goal := ""
 				switch {
-				case t == tgtClusterIP && client == fromPod && mode == connKeep:
+				case t == tgtClusterIP && isHTTPGoal(client, mode):
 					goal = fmt.Sprintf("≥ 97%% of direct: %s (%s)", h.ratio.verdict(0.97), h.ratio)
 				case t != tgtPod:
 					goal = fmt.Sprintf("(%s)", h.ratio)

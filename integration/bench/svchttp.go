@@ -39,6 +39,10 @@ var httpModes = []string{connNew, connKeep}
 
 func httpKey(client, mode, target string) string { return client + ", " + mode + ", " + target }
 
+// isHTTPGoal says whether the client and mode are those the goal is read on: a pod, the usual
+// client of a ClusterIP, on kept-alive connections, as wrk and hey measure by default.
+func isHTTPGoal(client, mode string) bool { return client == fromPod && mode == connKeep }
+
 const (
 	// altSlice is how long one target takes the load before the next: short enough that the
 	// machine's speed changes little within a round of slices (adjacent slices were alike far
@@ -142,6 +146,9 @@ func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[strin
 	}
 	for _, client := range httpClients {
 		for _, mode := range httpModes {
+			if o.httpGoalOnly && !isHTTPGoal(client, mode) {
+				continue
+			}
 			flushConntrack()
 			res, err := alternate(ctx, altLoad{urls: urls, mode: mode, workers: o.workers, dur: o.httpDur, dial: dials[client]})
 			if err != nil {
