@@ -48,7 +48,7 @@ func main() {
 	flag.IntVar(&o.svc.samples, "svc-samples", 20, "services created per level for the programming figure")
 	flag.IntVar(&o.svc.connects, "svc-connects", 2000, "sequential connects per first-packet figure")
 	flag.DurationVar(&o.svc.httpDur, "svc-http", 90*time.Second, "how long the HTTP figure (c) runs per client and mode (its targets alternate)")
-	flag.BoolVar(&o.svc.httpGoalOnly, "svc-http-goal-only", false, "run (c) only from a pod with keep-alive, the figure its goal is read on (for a long -svc-http)")
+	flag.BoolVar(&o.svc.httpOnly, "svc-http-goal-only", false, "run (c) only from a pod with keep-alive, the figure its goal is read on (for a long -svc-http)")
 	flag.StringVar(&o.pod.images, "images", "build/images", "directory holding busybox.tar (make images)")
 	flag.IntVar(&o.pod.cap, "pod-cap", 300, "the most-pods figure stops at this many pods")
 	flag.DurationVar(&o.pod.timeout, "pod-timeout", time.Minute, "how long a pod (or a batch of them) may take to become Ready")

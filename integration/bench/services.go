@@ -27,9 +27,8 @@ type svcOptions struct {
 	connects int           // sequential connects per first-packet figure
 	workers  int           // concurrent HTTP clients
 	httpDur  time.Duration // (c): per client and mode
-	// httpGoalOnly limits (c) to the client and mode the goal is read on.
-	httpGoalOnly bool
-	timeout      time.Duration // pod Ready, and one service's programming
+	httpOnly bool          // (c) only from the client and in the mode the goal is read on
+	timeout  time.Duration // pod Ready, and one service's programming
 }
 
 // svcFigures is what the services section measures.

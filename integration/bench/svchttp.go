@@ -146,7 +146,7 @@ func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[strin
 	}
 	for _, client := range httpClients {
 		for _, mode := range httpModes {
-			if o.httpGoalOnly && !isHTTPGoal(client, mode) {
+			if o.httpOnly && !isHTTPGoal(client, mode) {
 				continue
 			}
 			flushConntrack()
