@@ -245,7 +245,7 @@ func httpRows(o svcOptions, f svcFigures) []row {
 	var rows []row
 	for _, client := range httpClients {
 		for _, mode := range httpModes {
-			for _, t := range []string{tgtPod, tgtClusterIP, tgtNodePort} {
+			for _, t := range httpTargets {
 				k := httpKey(client, mode, t)
 				h, ok := f.http[k]
 				if !ok {

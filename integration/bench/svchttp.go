@@ -35,6 +35,9 @@ const (
 
 var httpClients = []string{fromPod, fromNode}
 
+// httpTargets are figure (c)'s targets; the first is the one the others are compared with.
+var httpTargets = []string{tgtPod, tgtClusterIP, tgtNodePort}
+
 // httpModes are figure (c)'s two ways of sending requests, in the order the table shows them.
 var httpModes = []string{connNew, connKeep}
 
@@ -140,9 +143,8 @@ func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[strin
 	}
 	defer closeNS()
 	dials := map[string]dialFunc{fromNode: benchDialer.DialContext, fromPod: podDial}
-	targets := []string{tgtPod, tgtClusterIP, tgtNodePort}
-	urls := make([]string, len(targets))
-	for i, t := range targets {
+	urls := make([]string, len(httpTargets))
+	for i, t := range httpTargets {
 		urls[i] = "http://" + addrs[t] + "/"
 	}
 	for _, client := range httpClients {
@@ -159,7 +161,7 @@ func (n *svcNode) httpFigures(ctx context.Context, o svcOptions, addrs map[strin
 				// Reported, not fatal: a few timeouts in minutes of load are the machine's.
 				fmt.Fprintf(os.Stderr, "bench: services: (c) %s, %s: %d requests failed, first: %v\n", client, mode, res.failures, res.firstErr)
 			}
-			for i, t := range targets {
+			for i, t := range httpTargets {
 				h := httpFigures{rps: res.rps(i), p99: percentiles(res.lat[i]).p99}
 				if i > 0 {
 					h.ratio = estimateRatio(res.ratios(i, 0))
