@@ -222,11 +222,39 @@ type altWindow struct {
 	count    atomic.Int64
 }
 
+// altOrders are the slice orders of successive rounds for k targets: every permutation of the
+// targets, in lexicographic order, followed by its mirror (A B C C B A, A C B B C A, B A C C A B,
+// ...). The mirror makes a steady drift of the machine's speed over a round weigh on every
+// target alike; going through all permutations makes every target follow every other about
+// equally often, so that what a slice leaves behind (caches, connections in flight) does not
+// favour one target. Rotations alone (A B C, B C A, C A B) did not: with three targets the pod
+// IP then followed the NodePort half of the time and the ClusterIP a third.
+func altOrders(k int) [][]int {
+	var perms [][]int
+	var walk func(prefix, rest []int)
+	walk = func(prefix, rest []int) {
+		if len(rest) == 0 {
+			back := slices.Clone(prefix)
+			slices.Reverse(back)
+			perms = append(perms, append(slices.Clone(prefix), back...))
+			return
+		}
+		for i, t := range rest {
+			others := append(slices.Clone(rest[:i]), rest[i+1:]...)
+			walk(append(slices.Clone(prefix), t), others)
+		}
+	}
+	all := make([]int, k)
+	for i := range all {
+		all[i] = i
+	}
+	walk(nil, all)
+	return perms
+}
+
 // alternate runs l.workers clients that send requests without pause for l.dur, each to the
-// target of the current slice. Slices of altSlice go round the targets in rotated order and
-// back (A B C C B A, then B C A A C B, ...), so that a steady drift of the machine's speed
-// over a round weighs on every target alike. A request counts for the slice it was sent in
-// if it completes while that slice is counting.
+// target of the current slice. Rounds of slices of altSlice follow altOrders. A request counts
+// for the slice it was sent in if it completes while that slice is counting.
 func alternate(ctx context.Context, l altLoad) (altResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -279,16 +307,10 @@ func alternate(ctx context.Context, l altLoad) (altResult, error) {
 	}
 	time.Sleep(altWarmup)
 	end := time.Now().Add(l.dur)
+	orders := altOrders(k)
 	for round := 0; time.Now().Before(end) && ctx.Err() == nil; round++ {
-		order := make([]int, 0, 2*k)
-		for i := range k {
-			order = append(order, (round+i)%k)
-		}
-		back := slices.Clone(order)
-		slices.Reverse(back)
-		order = append(order, back...)
 		count, secs := make([]int64, k), make([]float64, k)
-		for _, t := range order {
+		for _, t := range orders[round%len(orders)] {
 			c, s := slice(t)
 			count[t] += c
 			secs[t] += s

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,5 +101,40 @@ func TestAlternate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAltOrders checks the rounds' slice orders: all permutations, each mirrored, and over a
+// cycle of rounds every target follows every other target about equally often.
+func TestAltOrders(t *testing.T) {
+	orders := altOrders(3)
+	var got []string
+	for _, o := range orders {
+		got = append(got, fmt.Sprint(o))
+	}
+	want := "[0 1 2 2 1 0] [0 2 1 1 2 0] [1 0 2 2 0 1] [1 2 0 0 2 1] [2 0 1 1 0 2] [2 1 0 0 1 2]"
+	if g := strings.Join(got, " "); g != want {
+		t.Errorf("altOrders(3) = %s, want %s", g, want)
+	}
+	// Transitions over one cycle of rounds, the last slice of a round to the first of the
+	// next included: a target after a different one 4 or 5 times of 30, after itself 3.
+	var seq []int
+	for _, o := range orders {
+		seq = append(seq, o...)
+	}
+	after := map[[2]int]int{}
+	for i := range seq {
+		after[[2]int{seq[i], seq[(i+1)%len(seq)]}]++
+	}
+	for prev := range 3 {
+		for next := range 3 {
+			n := after[[2]int{prev, next}]
+			if (prev == next && n != 3) || (prev != next && (n < 4 || n > 5)) {
+				t.Errorf("target %d follows %d %d times in a cycle", next, prev, n)
+			}
+		}
+	}
+	if got := fmt.Sprint(altOrders(2)); got != "[[0 1 1 0] [1 0 0 1]]" {
+		t.Errorf("altOrders(2) = %s", got)
 	}
 }
