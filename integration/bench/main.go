@@ -37,7 +37,7 @@ func main() {
 	flag.IntVar(&o.objects, "objects", 10000, "Services held for the memory figure")
 	flag.IntVar(&o.samples, "samples", 2000, "sequential requests per latency figure")
 	flag.IntVar(&o.workers, "workers", 8, "concurrent clients for the throughput figure")
-	flag.DurationVar(&o.dur, "duration", 5*time.Second, "how long each throughput figure runs")
+	flag.DurationVar(&o.dur, "duration", 5*time.Second, "how long each throughput figure of the API and DNS sections runs (services: -svc-http)")
 	flag.IntVar(&o.cniCycles, "cni-cycles", 200, "CNI ADD/DEL cycles per plugin chain")
 	flag.BoolVar(&o.api, "api", true, "measure the API and memory (podnet against etcd); -api=false skips the section")
 	flag.BoolVar(&o.cni, "cni", true, "measure CNI ADD/DEL (netplug against the reference plugins); -cni=false skips the section")
